@@ -1,0 +1,51 @@
+// RAII file descriptor with whole-range pread/pwrite and error messages that
+// name the file. Offsets and sizes are uint64_t: images exceed 4 GiB.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "base/result.h"
+
+namespace ch {
+
+class File {
+ public:
+  File() = default;
+  File(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  File(File&& o) noexcept : fd_(o.fd_), path_(std::move(o.path_)) { o.fd_ = -1; }
+  File& operator=(File&& o) noexcept;
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
+  ~File();
+
+  // Opens an existing regular file for reading. Directories, missing and
+  // unreadable files are errors naming the path.
+  static Result<File> open_read(const std::string& path);
+  // Creates (truncating) a file for writing with mode 0644.
+  static Result<File> create(const std::string& path);
+
+  int fd() const { return fd_; }
+  const std::string& path() const { return path_; }
+  bool valid() const { return fd_ >= 0; }
+  Result<uint64_t> size() const;
+
+  // Reads exactly len bytes at offset; a short read is an error
+  // ("PATH: unexpected end of file at offset N"). Thread-safe.
+  Status pread_full(uint64_t offset, void* buf, size_t len) const;
+  // Reads up to len bytes; returns the count (0 at EOF).
+  Result<size_t> pread_some(uint64_t offset, void* buf, size_t len) const;
+  Status pwrite_full(uint64_t offset, const void* buf, size_t len) const;
+  Status truncate(uint64_t size) const;
+  Status sync() const;
+  void close();
+
+ private:
+  int fd_ = -1;
+  std::string path_;
+};
+
+// "PATH: strerror(errno)"
+Error errno_error(const std::string& what);
+
+}  // namespace ch

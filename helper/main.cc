@@ -1,0 +1,3 @@
+#include "helper/cli.h"
+
+int main(int argc, char** argv) { return ch::run_cli(argc, argv); }
