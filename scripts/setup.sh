@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what building and testing cloud_helper needs (Debian packages),
+# then configures and builds build/. Safe to re-run: installs only what is
+# missing, rebuilds incrementally.
+set -euo pipefail
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+packages=(
+  build-essential cmake pkg-config
+  libssl-dev zlib1g-dev libcurl4-openssl-dev libyaml-cpp-dev libcxxopts-dev
+  nlohmann-json3-dev libdeflate-dev libisal-dev libarchive-dev libgtest-dev
+  qemu-utils e2fsprogs pigz tar gzip coreutils time
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+cmake -S "$top" -B "$top/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$top/build" -j"$(nproc)"
