@@ -74,6 +74,7 @@ Status write_vmdk(const ImageReader& in, Sink& out, const WriteOptions& opts);
 Status write_gce_tar(const ImageReader& in, Sink& out, const WriteOptions& opts);
 uint64_t vhd_virtual_size(uint64_t);       // round up to 1 MiB (Azure)
 uint64_t gce_tar_virtual_size(uint64_t);   // round up to 1 GiB (GCE)
+uint64_t vmdk_virtual_size(uint64_t);       // round up to the 64 KiB grain
 
 // Convenience used by the CLI: open SRC (probing when src_format is empty),
 // write DST as dst_format through a FileSink, commit atomically.

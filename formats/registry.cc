@@ -24,7 +24,7 @@ const std::vector<OutputFormat>& output_formats() {
       {"raw", same_size, write_raw},
       {"vhd", vhd_virtual_size, write_vhd},
       {"qcow2", same_size, write_qcow2},
-      {"vmdk", same_size, write_vmdk},
+      {"vmdk", vmdk_virtual_size, write_vmdk},
       {"gce-tar", gce_tar_virtual_size, write_gce_tar},
   };
   return table;
