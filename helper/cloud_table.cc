@@ -1,0 +1,32 @@
+#include "helper/cloud_table.h"
+
+namespace ch {
+
+const std::vector<CloudCapabilities>& cloud_table() {
+  // Default formats are what each cloud's import accepts most directly:
+  // EC2 snapshot import/EBS direct take raw bytes, Azure only fixed VHD,
+  // GCE a gzipped tar holding disk.raw, the rest qcow2.
+  static const std::vector<CloudCapabilities> table = {
+      {"aws", "raw"},         {"azure", "vhd"},         {"gcp", "gce-tar"},
+      {"alicloud", "qcow2"},  {"oci", "qcow2"},         {"openstack", "qcow2"},
+      {"nocloud", "qcow2"},
+  };
+  return table;
+}
+
+const CloudCapabilities* find_cloud(std::string_view name) {
+  for (const CloudCapabilities& c : cloud_table())
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+std::string cloud_names() {
+  std::string s;
+  for (const CloudCapabilities& c : cloud_table()) {
+    if (!s.empty()) s += ", ";
+    s += c.name;
+  }
+  return s;
+}
+
+}  // namespace ch
