@@ -25,6 +25,10 @@ struct WriteOptions {
   // Name recorded inside the output where a format has one (VMDK extent
   // line). Never affects determinism otherwise.
   std::string file_name = "disk";
+  // convert_file: fsync the output before renaming it into place. The YAML
+  // actions keep this on (state is recorded right after); the standalone
+  // form turns it off, as qemu-img convert does not sync either.
+  bool durable = true;
 };
 
 // What a probe sees: the first bytes of the file (up to 64 KiB), its last

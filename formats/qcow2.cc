@@ -51,6 +51,7 @@
 #include "base/endian.h"
 #include "base/ordered_pipeline.h"
 #include "formats/allocation.h"
+#include "formats/copy.h"
 #include "formats/formats.h"
 
 namespace ch {
@@ -420,7 +421,6 @@ constexpr unsigned kOutBits = 16;                  // 64 KiB clusters, qemu's de
 constexpr uint64_t kOutCluster = 1ULL << kOutBits;
 constexpr uint64_t kOutL2Entries = kOutCluster / 8;
 constexpr uint64_t kOutRefsPerBlock = kOutCluster * 8 / 16;  // refcount_order 4
-constexpr uint64_t kGroupClusters = 64;            // 4 MiB of data per work item
 
 uint64_t div_up(uint64_t a, uint64_t b) { return a == 0 ? 0 : (a - 1) / b + 1; }
 
@@ -486,13 +486,6 @@ void build_header(const Layout& L, uint8_t* b) {
   store_be32(b + 100, 112); // header_length as qemu 7.2; byte 104 compression_type 0 = zlib
   // Bytes 112..119 stay zero: the end-of-extensions marker.
 }
-
-// A data buffer for one group of data clusters, uninitialised on purpose:
-// every byte is read or zeroed explicitly.
-struct Chunk {
-  std::unique_ptr<uint8_t[]> bytes;
-  size_t len = 0;
-};
 
 }  // namespace
 
@@ -579,53 +572,15 @@ Status write_qcow2(const ImageReader& in, Sink& out, const WriteOptions& opts) {
     CH_CHECK(rank == L.data_clusters);
   }
 
-  // Data: groups of up to 64 clusters in guest order, read on workers,
-  // written in order. Each group is a list of guest cluster runs.
-  struct Group {
-    size_t seg_begin, seg_end;
-    uint64_t clusters;
-  };
-  std::vector<ClusterRun> segs;
-  std::vector<Group> groups;
-  for (const ClusterRun& run : runs) {
-    for (uint64_t c = run.first; c < run.first + run.count;) {
-      if (groups.empty() || groups.back().clusters == kGroupClusters)
-        groups.push_back({segs.size(), segs.size(), 0});
-      Group& g = groups.back();
-      uint64_t n = std::min(run.first + run.count - c, kGroupClusters - g.clusters);
-      segs.push_back({c, n});
-      g.seg_end = segs.size();
-      g.clusters += n;
-      c += n;
-    }
-  }
-  uint64_t reported = 0;  // guest bytes passed to opts.progress
-  CH_TRY(run_ordered<Chunk>(
-      groups.size(), threads, 2 * threads,
-      [&](size_t i) -> Result<Chunk> {
-        const Group& g = groups[i];
-        Chunk chunk{std::unique_ptr<uint8_t[]>(new uint8_t[g.clusters * kOutCluster]),
-                    static_cast<size_t>(g.clusters * kOutCluster)};
-        uint8_t* p = chunk.bytes.get();
-        for (size_t s = g.seg_begin; s < g.seg_end; ++s) {
-          uint64_t off = segs[s].first * kOutCluster;
-          uint64_t want = segs[s].count * kOutCluster;
-          uint64_t have = std::min(want, size - off);  // the last cluster may be partial
-          CH_TRY(in.read(off, p, static_cast<size_t>(have)));
-          std::memset(p + have, 0, static_cast<size_t>(want - have));
-          p += want;
-        }
-        return chunk;
-      },
-      [&](size_t i, Chunk& chunk) -> Status {
-        CH_TRY(out.write(chunk.bytes.get(), chunk.len));
-        const ClusterRun& last = segs[groups[i].seg_end - 1];
-        uint64_t end = std::min(size, (last.first + last.count) * kOutCluster);
-        advance(opts.progress, end - reported);
-        reported = end;
-        return {};
-      }));
-  advance(opts.progress, size - reported);
+  // Data: every data cluster in guest order, the last one zero-padded.
+  std::vector<Extent> data;
+  for (const ClusterRun& run : runs)
+    data.push_back({run.first * kOutCluster, run.count * kOutCluster, true});
+  WriteOptions copy_opts = opts;
+  copy_opts.threads = threads;
+  CH_TRY(copy_extents(in, data, out, copy_opts));
+  // copy_extents reports data bytes; holes count as done too.
+  advance(opts.progress, size - data_bytes(alloc));
   CH_CHECK(out.position() - start == L.total * kOutCluster);
   return {};
 }

@@ -66,7 +66,7 @@ Result<ConvertResult> convert_file(const std::string& src, std::string_view src_
   if (!s.ok()) return s.error().wrap("converting " + src + " to " + std::string(dst_format));
   CH_TRY(sink->finish());
   uint64_t file_size = sink->position();
-  CH_TRY(sink->commit());
+  CH_TRY(sink->commit(opts.durable));
   return ConvertResult{std::string(reader->format()), out->output_virtual_size(reader->virtual_size()),
                        file_size};
 }

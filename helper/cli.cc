@@ -299,6 +299,7 @@ int standalone_convert(const cxxopts::ParseResult& args, const Globals& g) {
   Progress progress;
   WriteOptions wo;
   wo.progress = &progress;
+  wo.durable = false;  // like qemu-img convert; the YAML action syncs
   size_t slash = dst.rfind('/');
   wo.file_name = slash == std::string::npos ? dst : dst.substr(slash + 1);
   Result<ConvertResult> r = Error{""};
