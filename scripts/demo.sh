@@ -16,7 +16,8 @@ mkdir -p "$work/rootfs/etc" "$work/rootfs/usr/share" "$work/images"
 cp -r /usr/share/doc/coreutils /usr/share/doc/tar "$work/rootfs/usr/share/" 2>/dev/null || true
 echo "sample" > "$work/rootfs/etc/hostname"
 head -c 20000000 /dev/urandom > "$work/rootfs/usr/share/blob.bin"
-mkfs.ext4 -q -F -E root_owner=0:0 -d "$work/rootfs" "$work/images/sample.raw" 512M
+truncate -s 512M "$work/images/sample.raw"
+mkfs.ext4 -q -F -E root_owner=0:0 -d "$work/rootfs" "$work/images/sample.raw"
 qemu-img convert -f raw -O qcow2 "$work/images/sample.raw" "$work/images/disk.qcow2"
 rm "$work/images/sample.raw"
 
@@ -33,9 +34,8 @@ firmware: uefi
 local_image: images/disk.qcow2
 image_format: $fmt
 YAML
-  "$bin" --no-progress convert "$yaml"
-  "$bin" --no-progress checksum "$yaml"
-  "$bin" state "$yaml" >/dev/null
+  "$bin" --no-progress convert "$yaml" >>"$work/cloud_helper.log" 2>&1
+  "$bin" --no-progress checksum "$yaml" >>"$work/cloud_helper.log" 2>&1
   file=$(sed -n 's/^image_file: //p' "$yaml")
   size=$(sed -n 's/^image_size: //p' "$yaml")
   vsize=$(sed -n 's/^virtual_size: //p' "$yaml")
@@ -43,4 +43,9 @@ YAML
   printf '%-10s %-8s %-34s %12s %12s  %s\n' "$cloud" "$fmt" "$file" "$size" "$vsize" "${sha:0:16}…"
 done
 echo
-echo "YAML files and images are in $work; try: $bin state $work/aws.yaml"
+echo "Re-running a step is a no-op:"
+"$bin" convert "$work/aws.yaml"
+echo
+"$bin" state "$work/aws.yaml"
+echo
+echo "YAML files, images and the log are in $work"
