@@ -289,6 +289,10 @@ Result<Header> parse_header(const File& file, uint64_t file_size) {
       name = "unreadable";
     } else {
       CH_TRY(file.pread_full(h.backing_file_offset, name.data(), name.size()));
+      // The name goes into a one-line message: stop at NUL, no control bytes.
+      name.resize(std::min(name.size(), name.find('\0')));
+      for (char& c : name)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
     }
     return Error{path + ": qcow2 images with a backing file are not supported (backing file: " +
                  name + ")"};

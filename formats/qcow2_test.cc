@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -496,4 +497,33 @@ TEST(Qcow2Read, CorruptCompressedClusterIsAReadError) {
 }
 
 }  // namespace
+}  // namespace ch
+
+namespace ch {
+
+// Found by the fuzzer: a hostile backing-file name must not break the
+// one-line error (NULs, newlines, terminal escapes).
+TEST(Qcow2Fuzzed, BackingFileNameIsMadePrintable) {
+  std::string path = "/tmp/qcow2-backing-name-" + std::to_string(getpid()) + ".qcow2";
+  std::vector<uint8_t> h(4096, 0);
+  const uint8_t magic[] = {'Q', 'F', 'I', 0xfb};
+  std::memcpy(h.data(), magic, 4);
+  store_be32(h.data() + 4, 3);            // version
+  store_be64(h.data() + 8, 512);          // backing_file_offset
+  store_be32(h.data() + 16, 12);          // backing_file_size
+  store_be32(h.data() + 20, 16);          // cluster_bits
+  store_be64(h.data() + 24, 1 << 20);     // size
+  store_be32(h.data() + 100, 112);        // header_length
+  std::memcpy(h.data() + 512, "a\nb\x1b[2Jc\0zz", 12);
+  {
+    auto f = File::create(path);
+    ASSERT_TRUE(f.ok());
+    ASSERT_TRUE(f->pwrite_full(0, h.data(), h.size()).ok());
+  }
+  auto r = open_image(path, "qcow2");
+  ::unlink(path.c_str());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.message(), path + ": qcow2 images with a backing file are not supported (backing file: a?b?[2Jc)");
+}
+
 }  // namespace ch

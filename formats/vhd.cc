@@ -58,6 +58,7 @@ constexpr size_t kFooterSize = 512;
 constexpr size_t kDynHeaderSize = 1024;
 constexpr uint32_t kUnallocated = 0xFFFFFFFF;
 constexpr uint64_t kSentinelSectors = 65535ull * 16 * 255;  // qemu VHD_MAX_GEOMETRY
+constexpr uint64_t kMaxBlocks = 1ull << 24;                 // BAT entries held in memory
 constexpr uint64_t kTimestampBase = 946684800;              // 2000-01-01 in Unix time
 
 // Footer field offsets.
@@ -111,6 +112,7 @@ bool trusts_current_size(const uint8_t* footer) {
 }
 
 // UTF-16BE, NUL-terminated, to UTF-8 (parent names of differencing disks).
+// Control characters become '?': the name goes into a one-line message.
 std::string utf16be_to_utf8(const uint8_t* p, size_t bytes) {
   std::string out;
   for (size_t i = 0; i + 1 < bytes; i += 2) {
@@ -123,7 +125,9 @@ std::string utf16be_to_utf8(const uint8_t* p, size_t bytes) {
         i += 2;
       }
     }
-    if (c < 0x80) {
+    if (c < 0x20 || c == 0x7F) {
+      out += '?';
+    } else if (c < 0x80) {
       out += char(c);
     } else if (c < 0x800) {
       out += char(0xC0 | c >> 6);
@@ -273,6 +277,13 @@ Result<std::unique_ptr<ImageReader>> VhdReader::open(File file) {
                  " entries of " + std::to_string(block_size) +
                  " bytes) is too small for virtual size " + std::to_string(r->size_)};
   }
+  // The BAT is held in memory, so its size is capped whatever the file
+  // claims (a sparse file can hold a 16 GiB table for free). 2^24 entries of
+  // 2 MiB blocks is 32 TiB, far past the format's 2040 GiB.
+  if (blocks > kMaxBlocks) {
+    return Error{path + ": VHD block allocation table of " + std::to_string(blocks) +
+                 " entries is too big (at most " + std::to_string(kMaxBlocks) + ")"};
+  }
   uint64_t table_at = load_be64(h.data() + kHTableOffset);
   if (table_at > file_size || (file_size - table_at) / 4 < max_entries) {
     return Error{path + ": VHD block allocation table at offset " + std::to_string(table_at) +
@@ -284,8 +295,7 @@ Result<std::unique_ptr<ImageReader>> VhdReader::open(File file) {
   // One bit per sector, padded to a whole sector.
   uint64_t bitmap_size = (block_size / 512 / 8 + 511) / 512 * 512;
   r->bat_.resize(blocks);
-  std::vector<Extent> extents;
-  extents.reserve(blocks);
+  std::vector<Extent> extents;  // coalesced as built: never one per block
   for (uint64_t i = 0; i < blocks; ++i) {
     uint32_t entry = load_be32(raw_bat.data() + i * 4);
     r->bat_[i] = entry;
@@ -298,7 +308,12 @@ Result<std::unique_ptr<ImageReader>> VhdReader::open(File file) {
                      std::to_string(at) + " lies past the end of the file"};
       }
     }
-    extents.push_back({start, length, entry != kUnallocated});
+    const bool data = entry != kUnallocated;
+    if (!extents.empty() && extents.back().data == data) {
+      extents.back().length += length;
+    } else {
+      extents.push_back({start, length, data});
+    }
   }
   r->dynamic_ = true;
   r->block_size_ = block_size;

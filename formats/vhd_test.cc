@@ -534,6 +534,18 @@ TEST_F(VhdReadErrors, Differencing) {
             dynamic_ + ": differencing VHD images are not supported (parent: base.vhd)");
 }
 
+// Found by fuzzing (the qcow2 twin): a name read from the file must not
+// break the one-line message with newlines or terminal escapes.
+TEST_F(VhdReadErrors, DifferencingParentWithControlCharacters) {
+  edit_dynamic_footers([](uint8_t* f) { store_be32(f + 60, 4); });
+  edit_dyn_header(dynamic_, [](uint8_t* h) {
+    const char name[] = "a\nb\x1b[2Jc";
+    for (size_t i = 0; name[i]; ++i) store_be16(h + 64 + 2 * i, uint16_t(name[i]));
+  });
+  EXPECT_EQ(open_error(dynamic_),
+            dynamic_ + ": differencing VHD images are not supported (parent: a?b?[2Jc)");
+}
+
 TEST_F(VhdReadErrors, DynamicHeaderChecksum) {
   edit_dyn_header(dynamic_, [](uint8_t* h) { h[900] = 7; }, false);
   EXPECT_EQ(open_error(dynamic_), dynamic_ + ": VHD dynamic header checksum mismatch");
@@ -590,6 +602,20 @@ TEST_F(VhdReadErrors, BlockPastEof) {
   EXPECT_EQ(open_error(dynamic_), dynamic_ + ": VHD block 0 at offset " +
                                       std::to_string((size / 512 - 2) * 512) +
                                       " lies past the end of the file");
+}
+
+// Found by fuzzing: the BAT is held in memory, so a header claiming 2^25
+// entries (a 128 MiB table, free in a sparse file) is refused by size.
+TEST_F(VhdReadErrors, TableTooBigToHold) {
+  edit_dynamic_footers([](uint8_t* f) {
+    store_be64(f + 48, (uint64_t{1} << 25) * 2 * kMiB);  // 64 TiB
+    store_be16(f + 56, 65535);  // CHS sentinel: current size is authoritative
+    f[58] = 16;
+    f[59] = 255;
+  });
+  edit_dyn_header(dynamic_, [](uint8_t* h) { store_be32(h + 28, uint32_t{1} << 25); });
+  EXPECT_EQ(open_error(dynamic_), dynamic_ + ": VHD block allocation table of 33554432 entries "
+                                             "is too big (at most 16777216)");
 }
 
 TEST_F(VhdReadErrors, TruncatedDynamic) {

@@ -78,6 +78,12 @@ constexpr size_t kGrainMarkerSize = 12;  // u64 lba, u32 size
 constexpr uint64_t kMaxGrainSectors = 2048;             // 1 MiB grains
 constexpr uint32_t kMaxGtes = 65536;
 constexpr uint64_t kMaxCapacitySectors = 1ull << 38;    // 128 TiB
+// The GD and the loaded GTs are held in memory: caps so that a sparse file
+// claiming terabytes of tables is refused, not allocated. 2^22 GD entries
+// cover 128 TiB at the default 64 KiB grains x 512; 2^27 GT entries (512
+// MiB) are every grain of an 8 TiB disk.
+constexpr uint64_t kMaxGdEntries = 1ull << 22;
+constexpr uint64_t kMaxLoadedGtes = 1ull << 27;
 
 // Writer parameters.
 constexpr uint64_t kGrainSectors = 128;
@@ -313,6 +319,9 @@ Result<std::unique_ptr<ImageReader>> VmdkReader::open(File file) {
   const uint64_t gd_entries = (grains + h.gtes_per_gt - 1) / h.gtes_per_gt;
   const uint64_t gd_bytes = gd_entries * 4;
   const uint64_t gt_bytes = uint64_t(h.gtes_per_gt) * 4;
+  if (gd_entries > kMaxGdEntries)
+    return Error{path + ": VMDK grain directory of " + std::to_string(gd_entries) +
+                 " entries is too big (at most " + std::to_string(kMaxGdEntries) + ")"};
   if (gd_entries > 0 && (h.gd_offset > file_size / kSector ||
                          gd_bytes > file_size - h.gd_offset * kSector))
     return Error{path + ": VMDK grain directory at sector " + std::to_string(h.gd_offset) +
@@ -355,6 +364,9 @@ Result<std::unique_ptr<ImageReader>> VmdkReader::open(File file) {
     if (uint64_t(gt_sector) * kSector + gt_bytes > file_size)
       return Error{path + ": VMDK grain table " + std::to_string(t) + " at sector " +
                    std::to_string(gt_sector) + " lies past the end of the file"};
+    if (r->gtes_.size() + h.gtes_per_gt > kMaxLoadedGtes)
+      return Error{path + ": VMDK grain tables hold more than " + std::to_string(kMaxLoadedGtes) +
+                   " entries (too big to load)"};
     CH_TRY(file.pread_full(uint64_t(gt_sector) * kSector, gt.data(), gt.size()));
     r->gt_index_[t] = loaded++;
     size_t base = r->gtes_.size();

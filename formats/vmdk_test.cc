@@ -471,6 +471,19 @@ TEST_F(VmdkCorrupt, GrainTableSize) {
   EXPECT_EQ(error_of(b), path_ + ": VMDK grain table size of 0 entries is invalid (expected 1 to 65536)");
 }
 
+// Bounded memory: the GD is held in memory, so 1-sector grains with 1-entry
+// GTs over 128 TiB (a 1 TiB GD) are refused before anything is allocated.
+TEST_F(VmdkCorrupt, GrainDirectoryTooBigToHold) {
+  auto b = good_;
+  for (size_t at : {size_t{0}, b.size() - 1024}) {  // header and footer agree
+    store_le64(b.data() + at + 12, uint64_t{1} << 38);
+    store_le64(b.data() + at + 20, 1);
+    store_le32(b.data() + at + 44, 1);
+  }
+  EXPECT_EQ(error_of(b), path_ + ": VMDK grain directory of 274877906944 entries is too big "
+                                 "(at most 4194304)");
+}
+
 TEST_F(VmdkCorrupt, FooterGdPastEnd) {
   auto b = good_;
   store_le64(b.data() + b.size() - 1024 + 56, 1000000);
