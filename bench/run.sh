@@ -78,8 +78,11 @@ trap 'rm -rf "$out"' EXIT
 measure() {
   local start end
   # Start every run with no dirty pages left by the previous one, so that
-  # neither side pays for the other's writeback.
+  # neither side pays for the other's writeback, and with the inputs
+  # re-read: the kernel's proactive reclaim (DAMON) evicts pages idle for a
+  # while, which would otherwise hand a cold cache to whoever runs next.
   sync
+  cat "$image" "$random" >/dev/null
   start=$(date +%s.%N)
   if [[ -n $time_bin ]]; then
     "$time_bin" -f '%M' -o "$out/rss" bash -c "$1" >"$out/log" 2>&1
