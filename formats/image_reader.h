@@ -9,7 +9,6 @@
 #include <string_view>
 #include <vector>
 
-#include "base/file.h"
 #include "base/result.h"
 
 namespace ch {
@@ -36,12 +35,6 @@ class ImageReader {
   // Reads guest bytes [offset, offset + len), which must lie inside
   // virtual_size(). Safe to call from several threads at once.
   virtual Status read(uint64_t offset, uint8_t* buf, size_t len) const = 0;
-  // When guest bytes [offset, offset + len) are stored verbatim in one file
-  // (raw images, fixed VHDs), returns that file and sets *file_offset, so a
-  // copy can stay inside the kernel (copy_file_range). nullptr otherwise.
-  virtual const File* verbatim_file(uint64_t offset, uint64_t len, uint64_t* file_offset) const {
-    return nullptr;
-  }
 };
 
 // Normalises an extent list: drops empty runs and merges neighbours of the

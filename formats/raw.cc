@@ -10,15 +10,11 @@
 #include "base/ordered_pipeline.h"
 #include "formats/formats.h"
 #include "formats/hole_map.h"
-#include "formats/allocation.h"
-#include "formats/copy.h"
+#include "formats/zero.h"
 
 namespace ch {
 
 namespace {
-
-// Zero runs of a whole unit become holes in raw output.
-constexpr uint64_t kSparseUnit = 64 << 10;
 
 class RawReader : public ImageReader {
  public:
@@ -30,11 +26,6 @@ class RawReader : public ImageReader {
   Status read(uint64_t offset, uint8_t* buf, size_t len) const override {
     CH_CHECK(offset + len <= size_);
     return file_.pread_full(offset, buf, len);
-  }
-  const File* verbatim_file(uint64_t offset, uint64_t len, uint64_t* file_offset) const override {
-    if (offset + len > size_) return nullptr;
-    *file_offset = offset;
-    return &file_;
   }
 
  private:
@@ -54,10 +45,51 @@ Result<std::unique_ptr<ImageReader>> open_raw(File file) {
 }
 
 Status write_raw(const ImageReader& in, Sink& out, const WriteOptions& opts) {
-  // Layout first: which 64 KiB units hold data; then copy those, leaving
-  // holes for the rest.
-  CH_ASSIGN(alloc, scan_allocation(in, kSparseUnit, opts.threads ? opts.threads : default_threads()));
-  return copy_extents(in, alloc, out, opts);
+  constexpr uint64_t kChunk = 4 << 20;
+  constexpr uint64_t kUnit = 64 << 10;
+  // Work items: data extents cut into chunks of at most 4 MiB; holes pass
+  // straight to the sink.
+  struct Item {
+    uint64_t offset, length;
+    bool data;
+  };
+  std::vector<Item> items;
+  for (const Extent& e : in.extents()) {
+    if (!e.data) {
+      items.push_back({e.offset, e.length, false});
+      continue;
+    }
+    for (uint64_t off = e.offset; off < e.offset + e.length; off += kChunk)
+      items.push_back({off, std::min(kChunk, e.offset + e.length - off), true});
+  }
+  unsigned threads = opts.threads ? opts.threads : default_threads();
+  Status s = run_ordered<std::vector<uint8_t>>(
+      items.size(), threads, threads * 4,
+      [&](size_t i) -> Result<std::vector<uint8_t>> {
+        std::vector<uint8_t> buf;
+        if (!items[i].data) return buf;
+        buf.resize(items[i].length);
+        CH_TRY(in.read(items[i].offset, buf.data(), buf.size()));
+        return buf;
+      },
+      [&](size_t i, std::vector<uint8_t>& buf) -> Status {
+        const Item& it = items[i];
+        if (!it.data) {
+          CH_TRY(out.write_zeros(it.length));
+        } else {
+          for (uint64_t o = 0; o < it.length; o += kUnit) {
+            size_t n = static_cast<size_t>(std::min(kUnit, it.length - o));
+            if (is_zero(buf.data() + o, n)) {
+              CH_TRY(out.write_zeros(n));
+            } else {
+              CH_TRY(out.write(buf.data() + o, n));
+            }
+          }
+        }
+        advance(opts.progress, it.length);
+        return {};
+      });
+  return s;
 }
 
 }  // namespace ch

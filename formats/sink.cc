@@ -76,33 +76,6 @@ Status FileSink::finish() {
   return {};
 }
 
-Result<bool> FileSink::copy_from(const File& src, uint64_t src_offset, uint64_t len) {
-  if (copy_unsupported_) return false;
-  CH_TRY(flush());
-  uint64_t done = 0;
-  while (done < len) {
-    loff_t in_off = static_cast<loff_t>(src_offset + done);
-    loff_t out_off = static_cast<loff_t>(pos_);
-    ssize_t n = ::copy_file_range(src.fd(), &in_off, file_.fd(), &out_off,
-                                  static_cast<size_t>(std::min<uint64_t>(len - done, 1u << 30)), 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      // Cross-filesystem, unsupported filesystem, or a special file: fall
-      // back to read/write, but only if nothing was copied in this call.
-      if (done == 0 && (n == 0 || errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
-                        errno == EOPNOTSUPP || errno == EBADF)) {
-        copy_unsupported_ = true;
-        return false;
-      }
-      if (n == 0) return Error{src.path() + ": unexpected end of file at offset " + std::to_string(src_offset + done)};
-      return errno_error("copying " + src.path() + " to " + path_);
-    }
-    done += static_cast<uint64_t>(n);
-    pos_ += static_cast<uint64_t>(n);
-  }
-  return true;
-}
-
 Status FileSink::commit(bool durable) {
   if (durable) CH_TRY(file_.sync());
   if (::rename(tmp_.c_str(), path_.c_str()) != 0) return errno_error("renaming " + tmp_ + " to " + path_);

@@ -19,12 +19,6 @@ class Sink {
   virtual Status write(const uint8_t* data, size_t len) = 0;
   // Appends len zero bytes. A file sink leaves a hole (sparse output).
   virtual Status write_zeros(uint64_t len) = 0;
-  // Appends len bytes of SRC from src_offset without passing them through
-  // user space, where the sink can (a file: copy_file_range). Returns false,
-  // having written nothing, when it cannot; the caller then reads and writes.
-  virtual Result<bool> copy_from(const File& src, uint64_t src_offset, uint64_t len) {
-    return false;
-  }
   // Everything written; flush. No writes after.
   virtual Status finish() = 0;
   uint64_t position() const { return pos_; }
@@ -43,7 +37,6 @@ class FileSink : public Sink {
   ~FileSink() override;
   Status write(const uint8_t* data, size_t len) override;
   Status write_zeros(uint64_t len) override;
-  Result<bool> copy_from(const File& src, uint64_t src_offset, uint64_t len) override;
   Status finish() override;
   // After finish(): make DST appear atomically. `durable` fsyncs the data
   // first, so a crash can never leave DST renamed but empty; the YAML
@@ -59,7 +52,6 @@ class FileSink : public Sink {
   std::vector<uint8_t> buf_;  // coalesces small writes into large pwrites
   uint64_t buf_start_ = 0;
   bool committed_ = false;
-  bool copy_unsupported_ = false;  // copy_file_range refused once: stop asking
 };
 
 // Collects everything in memory (tests, small headers).
