@@ -302,8 +302,10 @@ TEST_P(FormatConformance, IsDeterministic) {
 
 // Any to any: what we write, we read back (probing, no format named), and
 // it converts to raw equal to the source.
-TEST_P(FormatConformance, ReadsBackAsRaw) {
-  if (!find_input_format(format_)) GTEST_SKIP() << format_ << " is an output-only format";
+// Instantiated only for formats that have a reader (gce-tar is output-only).
+class FormatReadBack : public FormatConformance {};
+
+TEST_P(FormatReadBack, ReadsBackAsRaw) {
   std::string dst = output("out"), back = dir_.file("back.raw");
   ASSERT_NO_FATAL_FAILURE(convert(dst));
   {
@@ -320,10 +322,12 @@ TEST_P(FormatConformance, ReadsBackAsRaw) {
   EXPECT_TRUE(files_identical(expected_, back));
 }
 
-std::vector<Param> params() {
+std::vector<Param> params(bool readable_only = false) {
   std::vector<Param> v;
-  for (const std::string& f : format_names())
+  for (const std::string& f : format_names()) {
+    if (readable_only && !find_input_format(f)) continue;
     for (const Layout& l : layouts()) v.emplace_back(f, l);
+  }
   return v;
 }
 
@@ -334,6 +338,8 @@ std::string param_name(const ::testing::TestParamInfo<Param>& info) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Conformance, FormatConformance, ::testing::ValuesIn(params()),
+                         param_name);
+INSTANTIATE_TEST_SUITE_P(Conformance, FormatReadBack, ::testing::ValuesIn(params(true)),
                          param_name);
 
 }  // namespace
