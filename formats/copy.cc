@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "base/ordered_pipeline.h"
+#include "formats/zero.h"
 
 namespace ch {
 
@@ -18,7 +19,7 @@ struct Piece {
 }  // namespace
 
 Status copy_extents(const ImageReader& in, const std::vector<Extent>& extents, Sink& out,
-                    const WriteOptions& opts) {
+                    const WriteOptions& opts, uint64_t sparse_unit) {
   const uint64_t size = in.virtual_size();
   std::vector<Piece> pieces;
   for (const Extent& e : extents) {
@@ -45,8 +46,17 @@ Status copy_extents(const ImageReader& in, const std::vector<Extent>& extents, S
         const Piece& p = pieces[i];
         if (!p.data) {
           CH_TRY(out.write_zeros(p.length));
-        } else {
+        } else if (sparse_unit == 0) {
           CH_TRY(out.write(bytes.data(), bytes.size()));
+        } else {
+          for (uint64_t o = 0; o < p.length; o += sparse_unit) {
+            size_t n = static_cast<size_t>(std::min(sparse_unit, p.length - o));
+            if (is_zero(bytes.data() + o, n)) {
+              CH_TRY(out.write_zeros(n));
+            } else {
+              CH_TRY(out.write(bytes.data() + o, n));
+            }
+          }
         }
         advance(opts.progress, p.offset >= size ? 0 : std::min(p.length, size - p.offset));
         return {};

@@ -41,6 +41,7 @@
 #include "base/ordered_pipeline.h"
 #include "formats/allocation.h"
 #include "formats/formats.h"
+#include "formats/source_date.h"
 #include "formats/gzip_stream.h"
 
 namespace ch {
@@ -135,16 +136,6 @@ struct Piece {
   uint64_t guest;   // kGuest: guest offset of the first byte
 };
 
-Result<uint64_t> source_date_epoch() {
-  const char* v = std::getenv("SOURCE_DATE_EPOCH");
-  if (!v || !*v) return uint64_t{0};
-  char* end = nullptr;
-  errno = 0;
-  unsigned long long t = std::strtoull(v, &end, 10);
-  if (*end != 0 || errno != 0 || v[0] < '0' || v[0] > '9')
-    return Error{"SOURCE_DATE_EPOCH: not a non-negative integer: '" + std::string(v) + "'"};
-  return static_cast<uint64_t>(t);
-}
 
 }  // namespace
 

@@ -274,7 +274,7 @@ TEST_F(GceTarTest, MtimeFromSourceDateEpoch) {
   setenv("SOURCE_DATE_EPOCH", "yesterday", 1);
   Status s = convert(src, dir_.file("u"));
   ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.message(), "SOURCE_DATE_EPOCH: not a non-negative integer: 'yesterday'");
+  EXPECT_EQ(s.message(), "SOURCE_DATE_EPOCH 'yesterday' is not a non-negative whole number of seconds");
 }
 
 }  // namespace

@@ -7,10 +7,9 @@
 #include <algorithm>
 #include <vector>
 
-#include "base/ordered_pipeline.h"
 #include "formats/formats.h"
 #include "formats/hole_map.h"
-#include "formats/zero.h"
+#include "formats/copy.h"
 
 namespace ch {
 
@@ -45,51 +44,8 @@ Result<std::unique_ptr<ImageReader>> open_raw(File file) {
 }
 
 Status write_raw(const ImageReader& in, Sink& out, const WriteOptions& opts) {
-  constexpr uint64_t kChunk = 4 << 20;
-  constexpr uint64_t kUnit = 64 << 10;
-  // Work items: data extents cut into chunks of at most 4 MiB; holes pass
-  // straight to the sink.
-  struct Item {
-    uint64_t offset, length;
-    bool data;
-  };
-  std::vector<Item> items;
-  for (const Extent& e : in.extents()) {
-    if (!e.data) {
-      items.push_back({e.offset, e.length, false});
-      continue;
-    }
-    for (uint64_t off = e.offset; off < e.offset + e.length; off += kChunk)
-      items.push_back({off, std::min(kChunk, e.offset + e.length - off), true});
-  }
-  unsigned threads = opts.threads ? opts.threads : default_threads();
-  Status s = run_ordered<std::vector<uint8_t>>(
-      items.size(), threads, threads * 4,
-      [&](size_t i) -> Result<std::vector<uint8_t>> {
-        std::vector<uint8_t> buf;
-        if (!items[i].data) return buf;
-        buf.resize(items[i].length);
-        CH_TRY(in.read(items[i].offset, buf.data(), buf.size()));
-        return buf;
-      },
-      [&](size_t i, std::vector<uint8_t>& buf) -> Status {
-        const Item& it = items[i];
-        if (!it.data) {
-          CH_TRY(out.write_zeros(it.length));
-        } else {
-          for (uint64_t o = 0; o < it.length; o += kUnit) {
-            size_t n = static_cast<size_t>(std::min(kUnit, it.length - o));
-            if (is_zero(buf.data() + o, n)) {
-              CH_TRY(out.write_zeros(n));
-            } else {
-              CH_TRY(out.write(buf.data() + o, n));
-            }
-          }
-        }
-        advance(opts.progress, it.length);
-        return {};
-      });
-  return s;
+  // One pass over the reader's own map; zero 64 KiB units become holes.
+  return copy_extents(in, in.extents(), out, opts, 64 << 10);
 }
 
 }  // namespace ch

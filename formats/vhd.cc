@@ -48,6 +48,7 @@
 
 #include "base/endian.h"
 #include "formats/formats.h"
+#include "formats/source_date.h"
 #include "formats/hole_map.h"
 
 namespace ch {
@@ -327,17 +328,9 @@ Result<std::unique_ptr<ImageReader>> VhdReader::open(File file) {
 // Footer timestamp: SOURCE_DATE_EPOCH (reproducible-builds.org) when set,
 // else 0. Clamped to the field's range, 2000-01-01 .. 2136-02-07.
 Result<uint32_t> footer_timestamp() {
-  const char* env = std::getenv("SOURCE_DATE_EPOCH");
-  if (!env || !*env) return uint32_t{0};
-  char* end = nullptr;
-  errno = 0;
-  unsigned long long unix_time = std::strtoull(env, &end, 10);
-  if (*env == '-' || *end != '\0' || errno == ERANGE) {
-    return Error{"SOURCE_DATE_EPOCH '" + std::string(env) +
-                 "' is not a non-negative whole number of seconds"};
-  }
+  CH_ASSIGN(unix_time, source_date_epoch());
   if (unix_time <= kTimestampBase) return uint32_t{0};
-  return static_cast<uint32_t>(std::min<unsigned long long>(unix_time - kTimestampBase, 0xFFFFFFFFu));
+  return static_cast<uint32_t>(std::min<uint64_t>(unix_time - kTimestampBase, 0xFFFFFFFFu));
 }
 
 // UUID v4 layout from SHA-256(be64(virtual size) || file name): stable for
