@@ -32,7 +32,7 @@ Status copy_extents(const ImageReader& in, const std::vector<Extent>& extents, S
   }
   const unsigned threads = opts.threads ? opts.threads : default_threads();
   return run_ordered<std::vector<uint8_t>>(
-      pieces.size(), threads, 2 * threads,
+      pieces.size(), threads, 4 * threads,
       [&](size_t i) -> Result<std::vector<uint8_t>> {
         const Piece& p = pieces[i];
         std::vector<uint8_t> bytes;
