@@ -17,39 +17,15 @@
 #include "base/endian.h"
 #include "base/file.h"
 #include "formats/formats.h"
+#include "tests/test_util.h"
 
 namespace ch {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/qcow2_test.XXXXXX";
-    CH_CHECK(mkdtemp(tmpl) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+using test::TempDir;
 
- private:
-  std::string path_;
-};
-
-struct Cmd {
-  int code;
-  std::string output;
-};
-
-Cmd run(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  CH_CHECK(p != nullptr);
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int st = pclose(p);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
-}
+// The outside oracles (qemu-img, qemu-io, cmp), stderr included.
+test::CommandResult run(const std::string& cmd) { return test::run_command(cmd + " 2>&1"); }
 
 void make_sparse(const std::string& path, uint64_t size) {
   auto f = File::create(path);
@@ -119,10 +95,10 @@ Status convert(const std::string& src, const std::string& dst, std::string_view 
 }
 
 void expect_qemu_accepts(const std::string& raw, const std::string& qcow2) {
-  Cmd check = run("qemu-img check -f qcow2 '" + qcow2 + "'");
-  EXPECT_EQ(check.code, 0) << check.output;
-  Cmd cmp = run("qemu-img compare -f raw -F qcow2 '" + raw + "' '" + qcow2 + "'");
-  EXPECT_EQ(cmp.code, 0) << cmp.output;
+  test::CommandResult check = run("qemu-img check -f qcow2 '" + qcow2 + "'");
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+  test::CommandResult cmp = run("qemu-img compare -f raw -F qcow2 '" + raw + "' '" + qcow2 + "'");
+  EXPECT_EQ(cmp.exit_code, 0) << cmp.output;
   EXPECT_NE(cmp.output.find("Images are identical."), std::string::npos) << cmp.output;
 }
 
@@ -203,7 +179,7 @@ TEST(Qcow2Write, DataPast4GiB) {
   expect_qemu_accepts(raw, q);
   // Only data clusters are allocated: header, refcount table and block, L1,
   // 4 L2 tables (0, 4 GiB-, 4 GiB+, 4.5 GiB and the end share some).
-  Cmd info = run("qemu-img info --output=json '" + q + "'");
+  test::CommandResult info = run("qemu-img info --output=json '" + q + "'");
   EXPECT_NE(info.output.find("\"virtual-size\": " + std::to_string(size)), std::string::npos) << info.output;
   // Read back the data regions through our reader.
   auto r = open_image(q);
@@ -263,7 +239,7 @@ TEST(Qcow2Write, HeaderMatchesQemuDefaults) {
   EXPECT_EQ(b[104], 0);                       // compression_type zlib
   // header, reftable, refblock, L1, L2, one data cluster.
   EXPECT_EQ(b.size(), 6u * 65536);
-  Cmd map = run("qemu-img map --output=json '" + q + "'");
+  test::CommandResult map = run("qemu-img map --output=json '" + q + "'");
   EXPECT_NE(map.output.find("\"start\": 1048576, \"length\": 65536, \"depth\": 0, \"present\": true, "
                             "\"zero\": false, \"data\": true, \"offset\": 327680"),
             std::string::npos)
@@ -283,7 +259,7 @@ TEST(Qcow2Write, RoundTripFromQcow2Input) {
   TempDir dir;
   std::string raw = dir / "r.raw";
   make_random_raw(raw, 20 << 20, 3, 30);
-  ASSERT_EQ(run("qemu-img convert -c -O qcow2 -o cluster_size=4096 '" + raw + "' '" + (dir / "c.qcow2") + "'").code, 0);
+  ASSERT_EQ(run("qemu-img convert -c -O qcow2 -o cluster_size=4096 '" + raw + "' '" + (dir / "c.qcow2") + "'").exit_code, 0);
   ASSERT_TRUE(convert(dir / "c.qcow2", dir / "o.qcow2", "").ok());
   expect_qemu_accepts(raw, dir / "o.qcow2");
 }
@@ -310,8 +286,8 @@ TEST(Qcow2Read, ImagesWrittenByQemu) {
   for (const char* v : variants) {
     SCOPED_TRACE(v);
     std::string q = dir / "q.qcow2";
-    Cmd c = run(std::string("qemu-img convert -O qcow2 ") + v + " '" + raw + "' '" + q + "'");
-    ASSERT_EQ(c.code, 0) << c.output;
+    test::CommandResult c = run(std::string("qemu-img convert -O qcow2 ") + v + " '" + raw + "' '" + q + "'");
+    ASSERT_EQ(c.exit_code, 0) << c.output;
     auto r = open_image(q);
     ASSERT_TRUE(r.ok()) << r.message();
     EXPECT_EQ((*r)->format(), "qcow2");
@@ -322,9 +298,9 @@ TEST(Qcow2Read, ImagesWrittenByQemu) {
 TEST(Qcow2Read, ZeroAndUnallocatedClustersAreHoles) {
   TempDir dir;
   std::string q = dir / "z.qcow2";
-  ASSERT_EQ(run("qemu-img create -f qcow2 '" + q + "' 4M").code, 0);
-  Cmd io = run("qemu-io -c 'write -P 0xaa 0 1M' -c 'write -z 256k 128k' '" + q + "'");
-  ASSERT_EQ(io.code, 0) << io.output;
+  ASSERT_EQ(run("qemu-img create -f qcow2 '" + q + "' 4M").exit_code, 0);
+  test::CommandResult io = run("qemu-io -c 'write -P 0xaa 0 1M' -c 'write -z 256k 128k' '" + q + "'");
+  ASSERT_EQ(io.exit_code, 0) << io.output;
   auto r = open_image(q);
   ASSERT_TRUE(r.ok()) << r.message();
   std::vector<Extent> want = {{0, 256 << 10, true},
@@ -341,10 +317,10 @@ TEST(Qcow2Read, ZeroAndUnallocatedClustersAreHoles) {
 TEST(Qcow2Read, InternalSnapshotsAreIgnored) {
   TempDir dir;
   std::string q = dir / "s.qcow2";
-  ASSERT_EQ(run("qemu-img create -f qcow2 '" + q + "' 1M").code, 0);
-  ASSERT_EQ(run("qemu-io -c 'write -P 0x11 0 256k' '" + q + "'").code, 0);
-  ASSERT_EQ(run("qemu-img snapshot -c before '" + q + "'").code, 0);
-  ASSERT_EQ(run("qemu-io -c 'write -P 0x22 64k 64k' '" + q + "'").code, 0);
+  ASSERT_EQ(run("qemu-img create -f qcow2 '" + q + "' 1M").exit_code, 0);
+  ASSERT_EQ(run("qemu-io -c 'write -P 0x11 0 256k' '" + q + "'").exit_code, 0);
+  ASSERT_EQ(run("qemu-img snapshot -c before '" + q + "'").exit_code, 0);
+  ASSERT_EQ(run("qemu-io -c 'write -P 0x22 64k 64k' '" + q + "'").exit_code, 0);
   auto r = open_image(q);
   ASSERT_TRUE(r.ok()) << r.message();
   std::vector<uint8_t> want(1 << 20, 0);
@@ -357,8 +333,8 @@ TEST(Qcow2Read, RefusesBackingFile) {
   TempDir dir;
   make_sparse(dir / "base.raw", 1 << 20);
   std::string q = dir / "overlay.qcow2";
-  Cmd c = run("qemu-img create -f qcow2 -b base.raw -F raw '" + q + "'");
-  ASSERT_EQ(c.code, 0) << c.output;
+  test::CommandResult c = run("qemu-img create -f qcow2 -b base.raw -F raw '" + q + "'");
+  ASSERT_EQ(c.exit_code, 0) << c.output;
   EXPECT_EQ(open_error(q), q + ": qcow2 images with a backing file are not supported (backing file: base.raw)");
 }
 
@@ -370,7 +346,7 @@ class Qcow2Corrupt : public ::testing::Test {
     make_random_raw(raw_, 4 << 20, 21, 8);
     std::mt19937_64 rng(1);
     write_at(raw_, 0, random_bytes(rng, 1 << 20));  // data in the first clusters
-    ASSERT_EQ(run("qemu-img convert -O qcow2 '" + raw_ + "' '" + q_ + "'").code, 0);
+    ASSERT_EQ(run("qemu-img convert -O qcow2 '" + raw_ + "' '" + q_ + "'").exit_code, 0);
     bytes_ = read_file(q_);
   }
   // Writes the modified image and returns the open error.
@@ -477,7 +453,7 @@ TEST(Qcow2Read, CorruptCompressedClusterIsAReadError) {
   make_sparse(raw, 1 << 20);
   std::mt19937_64 rng(8);
   write_at(raw, 0, text_bytes(rng, 65536));
-  ASSERT_EQ(run("qemu-img convert -c -O qcow2 '" + raw + "' '" + q + "'").code, 0);
+  ASSERT_EQ(run("qemu-img convert -c -O qcow2 '" + raw + "' '" + q + "'").exit_code, 0);
   std::vector<uint8_t> b = read_file(q);
   // The compressed payload follows the L2 table at 0x40000.
   uint64_t e = load_be64(b.data() + 0x40000);

@@ -23,6 +23,7 @@
 #include "base/endian.h"
 #include "base/file.h"
 #include "formats/formats.h"
+#include "tests/test_util.h"
 
 namespace ch {
 namespace {
@@ -30,41 +31,15 @@ namespace {
 constexpr uint64_t kMiB = 1 << 20;
 constexpr uint64_t kGiB = uint64_t(1) << 30;
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/vhd_test.XXXXXX";
-    CH_CHECK(mkdtemp(tmpl) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+using test::TempDir;
 
- private:
-  std::string path_;
-};
-
-struct CmdResult {
-  int status;
-  std::string output;  // stdout and stderr
-};
-
-CmdResult run(const std::string& cmd) {
-  CmdResult r{-1, ""};
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
-  int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+// The outside oracles (qemu-img, qemu-io, cmp), stderr included.
+test::CommandResult run(const std::string& cmd) { return test::run_command(cmd + " 2>&1"); }
 
 uint64_t qemu_virtual_size(const std::string& path, const std::string& fmt) {
-  CmdResult r = run("qemu-img info -f " + fmt + " --output=json '" + path + "'");
-  EXPECT_EQ(r.status, 0) << r.output;
-  if (r.status != 0) return ~uint64_t{0};
+  test::CommandResult r = run("qemu-img info -f " + fmt + " --output=json '" + path + "'");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  if (r.exit_code != 0) return ~uint64_t{0};
   return nlohmann::json::parse(r.output)["virtual-size"].get<uint64_t>();
 }
 
@@ -224,8 +199,8 @@ TEST(VhdWrite, RandomSparseLayoutsAgreeWithQemu) {
     EXPECT_LT(allocated_bytes(dst), vsize / 2 + 8 * kMiB);
 
     ASSERT_TRUE(truncate_file(src, vsize));  // the rounded guest, zero-padded
-    CmdResult cmp = run("qemu-img compare -f raw -F vpc '" + src + "' '" + dst + "'");
-    EXPECT_EQ(cmp.status, 0) << cmp.output;
+    test::CommandResult cmp = run("qemu-img compare -f raw -F vpc '" + src + "' '" + dst + "'");
+    EXPECT_EQ(cmp.exit_code, 0) << cmp.output;
 
     auto r = open_image(dst);
     ASSERT_TRUE(r.ok()) << r.message();
@@ -251,8 +226,8 @@ TEST(VhdWrite, DataPast4GiB) {
   EXPECT_EQ(qemu_virtual_size(dst, "vpc"), vsize);
   EXPECT_LT(allocated_bytes(dst), 16 * kMiB);
   ASSERT_TRUE(truncate_file(src, vsize));
-  CmdResult cmp = run("qemu-img compare -f raw -F vpc '" + src + "' '" + dst + "'");
-  EXPECT_EQ(cmp.status, 0) << cmp.output;
+  test::CommandResult cmp = run("qemu-img compare -f raw -F vpc '" + src + "' '" + dst + "'");
+  EXPECT_EQ(cmp.exit_code, 0) << cmp.output;
 
   auto r = open_image(dst, "vhd");
   ASSERT_TRUE(r.ok()) << r.message();
@@ -294,9 +269,9 @@ TEST(VhdWrite, FooterMatchesQemuForceSize) {
     std::filesystem::remove(src);
     make_sparse_raw(src, size, uint32_t(size), 6);
     ASSERT_TRUE(convert(src, ours).ok());
-    CmdResult q = run("qemu-img convert -f raw -O vpc -o subformat=fixed,force_size '" + src + "' '" +
+    test::CommandResult q = run("qemu-img convert -f raw -O vpc -o subformat=fixed,force_size '" + src + "' '" +
                 theirs + "'");
-    ASSERT_EQ(q.status, 0) << q.output;
+    ASSERT_EQ(q.exit_code, 0) << q.output;
     ASSERT_EQ(file_size(ours), file_size(theirs));
     auto a = tail_footer(ours), b = tail_footer(theirs);
     struct Field {
@@ -318,8 +293,8 @@ TEST(VhdWrite, FooterMatchesQemuForceSize) {
     EXPECT_EQ(a[68 + 6] >> 4, 4);        // UUID version 4
     EXPECT_EQ(a[68 + 8] & 0xC0, 0x80);   // RFC 4122 variant
     // The data areas agree too.
-    CmdResult cmp = run("qemu-img compare -f vpc -F vpc '" + theirs + "' '" + ours + "'");
-    EXPECT_EQ(cmp.status, 0) << cmp.output;
+    test::CommandResult cmp = run("qemu-img compare -f vpc -F vpc '" + theirs + "' '" + ours + "'");
+    EXPECT_EQ(cmp.exit_code, 0) << cmp.output;
   }
 }
 
@@ -332,7 +307,7 @@ TEST(VhdWrite, DeterministicAndPinnedMetadata) {
   ASSERT_TRUE(convert(src, dir / "a.vhd", "disk").ok());
   ASSERT_TRUE(convert(src, dir / "b.vhd", "disk").ok());
   ASSERT_TRUE(convert(src, dir / "c.vhd", "other").ok());
-  EXPECT_EQ(run("cmp '" + dir / "a.vhd" + "' '" + dir / "b.vhd" + "'").status, 0);
+  EXPECT_EQ(run("cmp '" + dir / "a.vhd" + "' '" + dir / "b.vhd" + "'").exit_code, 0);
   auto a = tail_footer(dir / "a.vhd"), c = tail_footer(dir / "c.vhd");
   EXPECT_FALSE(std::equal(a.begin() + 68, a.begin() + 84, c.begin() + 68));  // UUID
   EXPECT_TRUE(std::equal(a.begin(), a.begin() + 64, c.begin()));
@@ -376,9 +351,9 @@ TEST(VhdRead, ImagesMadeByQemu) {
     SCOPED_TRACE(o);
     std::string img = dir / "q.vhd";
     std::filesystem::remove(img);
-    CmdResult q = run("qemu-img convert -f raw -O vpc -o " + std::string(o) + " '" + src + "' '" +
+    test::CommandResult q = run("qemu-img convert -f raw -O vpc -o " + std::string(o) + " '" + src + "' '" +
                 img + "'");
-    ASSERT_EQ(q.status, 0) << q.output;
+    ASSERT_EQ(q.exit_code, 0) << q.output;
     auto r = open_image(img);  // probed: fixed ones have no footer at 0
     ASSERT_TRUE(r.ok()) << r.message();
     EXPECT_EQ((*r)->format(), "vhd");
@@ -403,8 +378,8 @@ TEST(VhdRead, ImagesMadeByQemu) {
     std::string ours = dir / "ours.vhd";
     WriteOptions opts;
     ASSERT_TRUE(convert_file(img, "", ours, "vhd", opts).ok());
-    CmdResult cmp = run("qemu-img compare -f vpc -F vpc '" + img + "' '" + ours + "'");
-    EXPECT_EQ(cmp.status, 0) << cmp.output;
+    test::CommandResult cmp = run("qemu-img compare -f vpc -F vpc '" + img + "' '" + ours + "'");
+    EXPECT_EQ(cmp.exit_code, 0) << cmp.output;
   }
 }
 
@@ -466,12 +441,12 @@ class VhdReadErrors : public ::testing::Test {
     write_at(src, 0, data.data(), data.size());  // block 0 allocated
     fixed_ = dir_ / "fixed.vhd";
     dynamic_ = dir_ / "dynamic.vhd";
-    CmdResult a = run("qemu-img convert -f raw -O vpc -o subformat=fixed,force_size '" + src + "' '" +
+    test::CommandResult a = run("qemu-img convert -f raw -O vpc -o subformat=fixed,force_size '" + src + "' '" +
                 fixed_ + "'");
-    CmdResult b = run("qemu-img convert -f raw -O vpc -o subformat=dynamic '" + src + "' '" +
+    test::CommandResult b = run("qemu-img convert -f raw -O vpc -o subformat=dynamic '" + src + "' '" +
                 dynamic_ + "'");
-    ASSERT_EQ(a.status, 0) << a.output;
-    ASSERT_EQ(b.status, 0) << b.output;
+    ASSERT_EQ(a.exit_code, 0) << a.output;
+    ASSERT_EQ(b.exit_code, 0) << b.output;
     ASSERT_TRUE(open_image(fixed_).ok());
     ASSERT_TRUE(open_image(dynamic_).ok());
   }

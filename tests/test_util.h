@@ -22,6 +22,7 @@ class TempDir {
   const std::string& path() const { return path_; }
   // path() + "/" + name
   std::string file(const std::string& name) const;
+  std::string operator/(const std::string& name) const { return file(name); }
 
  private:
   std::string path_;
