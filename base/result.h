@@ -15,8 +15,15 @@ namespace ch {
 
 struct Error {
   std::string message;
+  // For remote failures: the service's error code ("NoSuchUpload",
+  // "InvalidAMIName.Duplicate") and HTTP status, so callers can branch on
+  // them; empty/0 otherwise. The message already quotes both.
+  std::string code = {};
+  long http_status = 0;
   // "context: message"
-  Error wrap(const std::string& context) const { return Error{context + ": " + message}; }
+  Error wrap(const std::string& context) const {
+    return Error{context + ": " + message, code, http_status};
+  }
 };
 
 class Status {

@@ -8,7 +8,7 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 packages=(
   build-essential cmake pkg-config
   libssl-dev zlib1g-dev libcurl4-openssl-dev libyaml-cpp-dev libcxxopts-dev
-  nlohmann-json3-dev libdeflate-dev libisal-dev libarchive-dev libgtest-dev
+  nlohmann-json3-dev libdeflate-dev libisal-dev libarchive-dev libpugixml-dev libgtest-dev
   qemu-utils e2fsprogs pigz tar gzip coreutils time
 )
 missing=()
