@@ -47,14 +47,30 @@ ActionResult run_cloud_step(ImageMetadata& meta, const RunOptions& opts, std::st
   const CloudCapabilities* cloud = check_cloud_step(meta, action, problems);
   if (!cloud) return failed(problems.empty() ? problem(meta, action, "no cloud") : problems[0], true);
   Progress progress;
-  CloudStepOptions step_opts{opts.dry_run, opts.force, &progress};
-  Status s;
+  CloudStepOptions step_opts;
+  step_opts.dry_run = opts.dry_run;
+  step_opts.force = opts.force;
+  step_opts.progress = &progress;
+  if (!opts.dry_run) step_opts.checkpoint = [&meta] { return meta.save(); };
+  CloudStepResult r;
   {
     ProgressView view(progress, opts.progress, std::string(action) + " " + meta.path());
-    s = (cloud->*step_of(action))(meta, step_opts);
+    r = (cloud->*step_of(action))(meta, step_opts);
   }
-  if (!s.ok()) return failed(problem(meta, action, s.message()));
-  return ActionResult{};
+  ActionResult out;
+  if (!r.status.ok()) {
+    out = failed(problem(meta, action, r.status.message()));
+  } else if (r.skipped) {
+    out = skipped(r.notice.empty() ? problem(meta, action, "already done") : r.notice);
+  } else if (r.partial) {
+    out.outcome = Outcome::kPartial;
+    out.error = problem(meta, action, r.notice.empty() ? "some targets failed" : r.notice);
+  } else {
+    out.notice = r.notice;
+  }
+  out.text = std::move(r.lines);
+  for (const auto& [k, v] : r.extra.items()) out.extra[k] = v;
+  return out;
 }
 
 #define CH_CLOUD_ACTION(name)                                                                \

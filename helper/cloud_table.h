@@ -8,22 +8,10 @@
 #include <string_view>
 #include <vector>
 
-#include "base/progress.h"
-#include "base/result.h"
+#include "clouds/cloud_step.h"
 #include "metadata/image_metadata.h"
 
 namespace ch {
-
-struct CloudStepOptions {
-  bool dry_run = false;  // print the requests it would make, change nothing
-  bool force = false;
-  Progress* progress = nullptr;
-};
-
-// A cloud step records what it achieved on META (uploaded, upload_url,
-// operations, artifacts, ...) as it goes, so that on failure the saved YAML
-// keeps everything that did succeed.
-using CloudStep = Status (*)(ImageMetadata& meta, const CloudStepOptions& opts);
 
 struct CloudCapabilities {
   std::string_view name;

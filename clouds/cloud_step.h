@@ -1,0 +1,52 @@
+// What a cloud's step (upload, import, publish, rollback) receives and
+// returns. Steps live in clouds/<name>/ and are registered in
+// helper/cloud_table.cc; helper/ turns their result into output and an exit
+// code.
+//
+// Persistence: the CLI holds the YAML's lock for the whole step and saves
+// META after it returns, but a step must not wait until then to record a
+// remote side effect: a SIGKILL would lose it and the re-run would leak or
+// duplicate it. So a step records every id it creates (upload id, snapshot,
+// AMI, copy) in META and calls checkpoint() BEFORE going on; the re-run finds
+// it there and resumes or cleans up.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/progress.h"
+#include "base/result.h"
+#include "metadata/image_metadata.h"
+
+namespace ch {
+
+struct CloudStepOptions {
+  bool dry_run = false;  // print the requests it would make, change nothing
+  bool force = false;
+  Progress* progress = nullptr;
+  // Saves META now (atomically, under the lock the CLI holds). A no-op on a
+  // dry run. Thread-safe only if the caller serialises its META updates.
+  std::function<Status()> checkpoint = [] { return Status(); };
+};
+
+struct CloudStepResult {
+  Status status;                   // the step's failure, if it failed as a whole
+  bool skipped = false;            // already done: nothing was sent
+  bool partial = false;            // some targets failed, others succeeded (exit 3)
+  std::string notice;              // one line for stderr (the skip notice, a warning)
+  std::vector<std::string> lines;  // stdout lines in text mode (per-region summary)
+  nlohmann::ordered_json extra = nlohmann::ordered_json::object();  // merged into --output json
+
+  static CloudStepResult failure(Error e) {
+    CloudStepResult r;
+    r.status = std::move(e);
+    return r;
+  }
+};
+
+using CloudStep = CloudStepResult (*)(ImageMetadata& meta, const CloudStepOptions& opts);
+
+}  // namespace ch
