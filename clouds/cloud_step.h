@@ -34,6 +34,7 @@ struct CloudStepOptions {
 
 struct CloudStepResult {
   Status status;                   // the step's failure, if it failed as a whole
+  bool bad_input = false;          // ...because of the YAML or local files (exit 2), before any request
   bool skipped = false;            // already done: nothing was sent
   bool partial = false;            // some targets failed, others succeeded (exit 3)
   std::string notice;              // one line for stderr (the skip notice, a warning)
@@ -45,8 +46,28 @@ struct CloudStepResult {
     r.status = std::move(e);
     return r;
   }
+  static CloudStepResult invalid(Error e) {
+    CloudStepResult r = failure(std::move(e));
+    r.bad_input = true;
+    return r;
+  }
 };
 
 using CloudStep = CloudStepResult (*)(ImageMetadata& meta, const CloudStepOptions& opts);
 
 }  // namespace ch
+
+// Declares VAR from a Result expression, or returns its error as the step's
+// failure.
+#define CH_STEP_ASSIGN(var, expr)                                        \
+  auto var##_step_result_ = (expr);                                      \
+  if (!var##_step_result_.ok())                                          \
+    return ::ch::CloudStepResult::failure(var##_step_result_.error());   \
+  auto var = std::move(var##_step_result_).value()
+
+// Returns a failed Status expression as the step's failure.
+#define CH_STEP_TRY(expr)                                                    \
+  do {                                                                       \
+    auto&& ch_step_try_r_ = (expr);                                          \
+    if (!ch_step_try_r_.ok()) return ::ch::CloudStepResult::failure(ch_step_try_r_.error()); \
+  } while (0)

@@ -59,7 +59,7 @@ ActionResult run_cloud_step(ImageMetadata& meta, const RunOptions& opts, std::st
   }
   ActionResult out;
   if (!r.status.ok()) {
-    out = failed(problem(meta, action, r.status.message()));
+    out = failed(problem(meta, action, r.status.message()), r.bad_input);
   } else if (r.skipped) {
     out = skipped(r.notice.empty() ? problem(meta, action, "already done") : r.notice);
   } else if (r.partial) {

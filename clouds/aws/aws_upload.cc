@@ -1,0 +1,137 @@
+// cloud: aws, upload — image_file and its checksum sidecars to storage_url.
+#include <sys/stat.h>
+
+#include <fstream>
+#include <iterator>
+#include <string>
+
+#include "clouds/aws/aws_session.h"
+#include "clouds/aws/aws_steps.h"
+#include "clouds/aws/s3.h"
+#include "clouds/operations.h"
+#include "helper/output.h"
+
+namespace ch {
+
+namespace {
+
+std::string base_name(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+bool regular_file(const std::string& path, uint64_t* size) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  if (size) *size = static_cast<uint64_t>(st.st_size);
+  return true;
+}
+
+std::string mib(uint64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; }
+
+}  // namespace
+
+CloudStepResult aws_upload(ImageMetadata& meta, const CloudStepOptions& opts) {
+  // ---- validate: nothing is sent before every input is known good.
+  auto storage = meta.get_string("storage_url");
+  if (!storage) return CloudStepResult::invalid(Error{"upload needs storage_url (s3://bucket/prefix/)"});
+  auto base = parse_s3_url(*storage);
+  if (!base.ok()) return CloudStepResult::invalid(base.error().wrap("storage_url"));
+  auto image_file = meta.get_string("image_file");
+  if (!image_file) return CloudStepResult::invalid(Error{"upload needs image_file (run convert first)"});
+  std::string path = meta.resolve(*image_file);
+  uint64_t size = 0;
+  if (!regular_file(path, &size))
+    return CloudStepResult::invalid(Error{"image_file " + path + " is missing or not a regular file"});
+
+  S3Url dst = s3_object_url(*base, base_name(path));
+  std::string dst_url = s3_url_string(dst);
+  if (meta.get_string("uploaded") && !opts.force) {
+    CloudStepResult r;
+    r.skipped = true;
+    r.notice = meta.path() + ": upload: already uploaded to " +
+               meta.get_string("upload_url").value_or(dst_url) + " at " +
+               *meta.get_string("uploaded") + " (--force redoes it)";
+    return r;
+  }
+  std::vector<std::string> sidecars;
+  for (const char* ext : {".sha256", ".sha512", ".md5", ".asc", ".sig"})
+    if (regular_file(path + ext, nullptr)) sidecars.push_back(path + ext);
+
+  if (opts.dry_run) {
+    CloudStepResult r;
+    r.lines.push_back("would upload " + path + " (" + std::to_string(size) + " bytes) to " + dst_url +
+                      (size > (16u << 20) ? " as a multipart upload (CreateMultipartUpload, "
+                                            "UploadPart x" +
+                                                std::to_string((size + (16u << 20) - 1) / (16u << 20)) +
+                                                ", CompleteMultipartUpload)"
+                                          : " with PutObject"));
+    for (const std::string& s : sidecars)
+      r.lines.push_back("would PutObject " + s3_url_string(s3_object_url(*base, base_name(s))));
+    return r;
+  }
+
+  // ---- the upload.
+  auto home = aws_home_region(meta, AwsEnv::from_process());
+  std::string hint = home.ok() ? *home : "us-east-1";
+  CH_STEP_ASSIGN(session, open_aws_session(hint));
+  AwsClient& client = *session->client;
+  auto bucket_region = s3_bucket_region(client, dst.bucket, hint);
+  if (!bucket_region.ok()) return CloudStepResult::failure(bucket_region.error());
+  std::string region = *bucket_region;
+
+  S3UploadOptions up;
+  up.sha256 = [&]() -> std::string {
+    const MetaValue* c = meta.get("checksums");
+    const MetaValue* v = c ? c->find("sha256") : nullptr;
+    return v && v->is_scalar() ? v->scalar() : "";
+  }();
+  up.skip_if_present = !opts.force;
+  if (auto old_url = op_get(meta, "upload", "url"); old_url && *old_url == dst_url)
+    up.resume_upload_id = op_get(meta, "upload", "upload_id").value_or("");
+  if (opts.progress) {
+    opts.progress->start("upload " + base_name(path), size);
+    up.progress = [p = opts.progress](uint64_t n) { p->advance(n); };
+  }
+  up.on_started = [&](const std::string& upload_id) -> Status {
+    op_set(meta, "upload", "url", dst_url);
+    op_set(meta, "upload", "region", region);
+    op_set(meta, "upload", "upload_id", upload_id);
+    return opts.checkpoint();
+  };
+  if (!up.resume_upload_id.empty())
+    log_info(meta.path() + ": upload: resuming multipart upload of " + dst_url);
+  auto res = s3_upload_file(client, region, dst, path, up);
+  if (!res.ok()) return CloudStepResult::failure(res.error().wrap("uploading " + path + " to " + dst_url));
+
+  // The object is complete: from here it is what rollback deletes.
+  op_set(meta, "upload", "url", dst_url);
+  op_set(meta, "upload", "region", region);
+  op_remove(meta, "upload", "upload_id");
+  CH_STEP_TRY(opts.checkpoint());
+
+  for (const std::string& s : sidecars) {
+    std::ifstream in(s, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in.good() && !in.eof()) return CloudStepResult::failure(Error{"reading " + s + " failed"});
+    auto* body = &text;
+    S3Url side = s3_object_url(*base, base_name(s));
+    auto put = s3_put_object_bytes(client, region, side, *body, "text/plain");
+    if (!put.ok()) return CloudStepResult::failure(put.error());
+  }
+
+  meta.set_string("upload_url", dst_url);
+  meta.set_timestamp("uploaded", utc_now_iso8601());
+  CloudStepResult r;
+  std::string how = res->already_present ? "already present, nothing sent"
+                    : res->multipart
+                        ? std::to_string(res->parts_sent) + " of " + std::to_string(res->parts_total) +
+                              " parts sent" +
+                              (res->parts_reused ? ", " + std::to_string(res->parts_reused) + " resumed" : "")
+                        : "one PUT";
+  r.lines.push_back("uploaded " + dst_url + " (" + mib(size) + ", " + how + ")");
+  r.extra["upload_url"] = dst_url;
+  return r;
+}
+
+}  // namespace ch
