@@ -26,6 +26,10 @@ namespace ch {
 struct CloudStepOptions {
   bool dry_run = false;  // print the requests it would make, change nothing
   bool force = false;
+  // Check the YAML and local files only, and return: a bad_input failure
+  // for the first problem, success otherwise. No request, no change to META.
+  // The CLI runs this before taking the lock, for every file given.
+  bool validate_only = false;
   Progress* progress = nullptr;
   // Saves META now (atomically, under the lock the CLI holds). A no-op on a
   // dry run. Thread-safe only if the caller serialises its META updates.

@@ -39,6 +39,15 @@ const CloudCapabilities* check_cloud_step(const ImageMetadata& meta, std::string
         problem(meta, action, "not supported for cloud '" + std::string(cloud->name) + "' yet"));
     return nullptr;
   }
+  // The cloud's own checks of the YAML and local files, before any lock or request.
+  ImageMetadata copy = meta;
+  CloudStepOptions check;
+  check.validate_only = true;
+  CloudStepResult r = (cloud->*step_of(action))(copy, check);
+  if (!r.status.ok()) {
+    problems.push_back(problem(meta, action, r.status.message()));
+    return nullptr;
+  }
   return cloud;
 }
 

@@ -9,7 +9,7 @@ packages=(
   build-essential cmake pkg-config
   libssl-dev zlib1g-dev libcurl4-openssl-dev libyaml-cpp-dev libcxxopts-dev
   nlohmann-json3-dev libdeflate-dev libisal-dev libarchive-dev libpugixml-dev libgtest-dev
-  qemu-utils e2fsprogs pigz tar gzip coreutils time
+  qemu-utils e2fsprogs pigz tar gzip coreutils time packer
 )
 missing=()
 for p in "${packages[@]}"; do

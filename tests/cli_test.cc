@@ -178,14 +178,36 @@ TEST_F(Cli, InvalidFieldsAreBadInputAndAllReported) {
 }
 
 TEST_F(Cli, CloudStepsNotBuiltYetAreErrors) {
-  make_image();
+  ASSERT_EQ(sh("truncate -s 1M disk.img"), 0);
+  write("z.yaml", "name: z\ncloud: oci\nlocal_image: disk.img\n");
   for (const char* action : {"upload", "import", "publish"}) {
-    expect_bad_input(std::string(action) + " a.yaml", "a.yaml",
-                     std::string("cloud_helper: a.yaml: ") + action +
-                         ": not supported for cloud 'aws' yet\n");
+    expect_bad_input(std::string(action) + " z.yaml", "z.yaml",
+                     std::string("cloud_helper: z.yaml: ") + action +
+                         ": not supported for cloud 'oci' yet\n");
   }
   write("n.yaml", "name: n\n");
   expect_bad_input("upload n.yaml", "n.yaml", "cloud_helper: n.yaml: upload needs cloud (missing)\n");
+}
+
+// The cloud's own checks run before the lock and any request: exit 2, the
+// YAML untouched, no lock file.
+TEST_F(Cli, AwsStepsCheckTheYamlFirst) {
+  make_image();
+  expect_bad_input("upload a.yaml", "a.yaml",
+                   "cloud_helper: a.yaml: upload: no storage_url (set it to s3://bucket/prefix/)\n");
+  expect_bad_input("import a.yaml", "a.yaml", "cloud_helper: a.yaml: import: no arch in the YAML\n");
+  expect_bad_input("publish a.yaml", "a.yaml",
+                   "cloud_helper: a.yaml: publish: no imported image (import_id, import_region): "
+                   "run import first\n");
+  make_image("b.yaml", "arch: sparc\n");
+  expect_bad_input("import b.yaml", "b.yaml",
+                   "cloud_helper: b.yaml: import: arch 'sparc' is not one EC2 knows (x86_64, aarch64)\n");
+  make_image("c.yaml", "arch: x86_64\nfirmware: coreboot\n");
+  expect_bad_input("import c.yaml", "c.yaml",
+                   "cloud_helper: c.yaml: import: firmware 'coreboot' is not uefi, bios or uefi-preferred\n");
+  make_image("d.yaml", "storage_url: gs://x/\n");
+  expect_bad_input("upload d.yaml", "d.yaml",
+                   "cloud_helper: d.yaml: upload: storage_url: 'gs://x/': not an s3:// URL\n");
 }
 
 TEST_F(Cli, ChecksumBeforeConvert) {
@@ -306,7 +328,7 @@ TEST_F(Cli, JsonOutputIsOneObjectPerImage) {
   EXPECT_EQ(bad.code, 2);
   auto b = nlohmann::json::parse(bad.out);
   EXPECT_EQ(b["status"], "failed");
-  EXPECT_EQ(b["error"], "a.yaml: upload: not supported for cloud 'aws' yet");
+  EXPECT_EQ(b["error"], "a.yaml: upload: no storage_url (set it to s3://bucket/prefix/)");
 }
 
 TEST_F(Cli, StateChangesNothing) {

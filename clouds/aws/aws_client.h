@@ -34,6 +34,13 @@ class AwsClient {
   Result<std::string> ec2(const std::string& region, const std::string& action,
                           const std::vector<std::pair<std::string, std::string>>& params);
 
+  // Any query-protocol service, as ec2() is for EC2: STS AssumeRole is
+  // query(kSts, region, "AssumeRole", "2011-06-15", {...}). Messages name
+  // the call as "STS AssumeRole (us-east-1)".
+  Result<std::string> query(AwsService service, const std::string& region,
+                            const std::string& action, const std::string& version,
+                            const std::vector<std::pair<std::string, std::string>>& params);
+
   // A REST call to S3 or EBS. REQUEST holds method, raw path (unencoded, the
   // client encodes it: for S3 the object key after "/BUCKET" or on the
   // bucket host), query and headers; scheme/host/port are filled from the
@@ -63,10 +70,16 @@ class AwsClient {
   AwsCredentialProvider& credentials_;
   AwsEnv env_;
   RetryPolicy retry_;
+  std::string profile_endpoint_url_;  // the profile's endpoint_url, read once
 };
 
 // "<Code>X</Code>" / JSON "__type"/"code"/"message" → Error with code,
 // status and request id; WHAT names the call.
 Error aws_error(const std::string& what, const HttpResponse& response);
+
+// The form body of a query-protocol call: "Action=A&Version=V&k=v..." with
+// keys and values encoded by aws_uri_encode.
+std::string aws_query_body(const std::string& action, const std::string& version,
+                           const std::vector<std::pair<std::string, std::string>>& params);
 
 }  // namespace ch

@@ -40,7 +40,8 @@ struct ImportPlan {
 
 Result<ImportPlan> plan_import(const ImageMetadata& meta) {
   ImportPlan p;
-  CH_TRY(require_keys(meta, {"name", "arch"}, "import"));
+  for (const char* key : {"name", "arch"})
+    if (!meta.get_string(key)) return Error{std::string("no ") + key + " in the YAML"};
   p.name = aws_ami_name(meta);
   std::string arch = *meta.get_string("arch");
   p.reg.architecture = aws_architecture(arch);
@@ -68,7 +69,7 @@ Result<ImportPlan> plan_import(const ImageMetadata& meta) {
   if (p.method == "ebs-direct") {
     auto file = meta.get_string("image_file");
     if (!file) file = meta.get_string("local_image");
-    if (!file) return Error{"import needs image_file or local_image"};
+    if (!file) return Error{"no image_file or local_image to import"};
     p.image_path = meta.resolve(*file);
   } else {
     auto url = meta.get_string("upload_url");
@@ -220,6 +221,7 @@ CloudStepResult aws_import(ImageMetadata& meta, const CloudStepOptions& opts) {
     auto reader = open_image(p.image_path);
     if (!reader.ok()) return CloudStepResult::invalid(reader.error());
   }
+  if (opts.validate_only) return {};
 
   if (opts.dry_run) {
     CloudStepResult r;

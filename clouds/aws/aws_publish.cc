@@ -46,7 +46,7 @@ Result<PublishPlan> plan_publish(const ImageMetadata& meta) {
   auto id = meta.get_string("import_id");
   auto region = meta.get_string("import_region");
   if (!meta.get_string("imported") || !id || !region)
-    return Error{"publish needs an imported image (import_id, import_region): run import first"};
+    return Error{"no imported image (import_id, import_region): run import first"};
   p.source_id = *id;
   p.source_region = *region;
   p.name = aws_ami_name(meta);
@@ -161,6 +161,7 @@ CloudStepResult aws_publish(ImageMetadata& meta, const CloudStepOptions& opts) {
   auto plan = plan_publish(meta);
   if (!plan.ok()) return CloudStepResult::invalid(plan.error());
   PublishPlan& p = *plan;
+  if (opts.validate_only) return {};
   if (opts.dry_run) {
     CloudStepResult r;
     std::string regions = p.all_regions ? std::string("every enabled region (DescribeRegions)") : "";

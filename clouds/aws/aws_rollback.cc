@@ -37,6 +37,7 @@ Status delete_image(AwsClient& client, const std::string& region, const std::str
 }  // namespace
 
 CloudStepResult aws_rollback(ImageMetadata& meta, const CloudStepOptions& opts) {
+  if (opts.validate_only) return {};
   std::string home = meta.get_string("import_region")
                          .value_or(op_get(meta, "import", "region").value_or(""));
   // Copies by region (published ones would have made rollback refuse).

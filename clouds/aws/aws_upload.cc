@@ -34,16 +34,17 @@ std::string mib(uint64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) 
 CloudStepResult aws_upload(ImageMetadata& meta, const CloudStepOptions& opts) {
   // ---- validate: nothing is sent before every input is known good.
   auto storage = meta.get_string("storage_url");
-  if (!storage) return CloudStepResult::invalid(Error{"upload needs storage_url (s3://bucket/prefix/)"});
+  if (!storage) return CloudStepResult::invalid(Error{"no storage_url (set it to s3://bucket/prefix/)"});
   auto base = parse_s3_url(*storage);
   if (!base.ok()) return CloudStepResult::invalid(base.error().wrap("storage_url"));
   auto image_file = meta.get_string("image_file");
-  if (!image_file) return CloudStepResult::invalid(Error{"upload needs image_file (run convert first)"});
+  if (!image_file) return CloudStepResult::invalid(Error{"no image_file (run convert first)"});
   std::string path = meta.resolve(*image_file);
   uint64_t size = 0;
   if (!regular_file(path, &size))
     return CloudStepResult::invalid(Error{"image_file " + path + " is missing or not a regular file"});
 
+  if (opts.validate_only) return {};
   S3Url dst = s3_object_url(*base, base_name(path));
   std::string dst_url = s3_url_string(dst);
   if (meta.get_string("uploaded") && !opts.force) {

@@ -48,7 +48,10 @@ class AwsCredentialProvider {
 };
 
 // Finds the first source in the order above that has credentials. HTTP (STS,
-// container, IMDS) goes through CLIENT. REGION is used for the STS endpoint.
+// container) goes through CLIENT, which must outlive the provider; IMDS uses
+// its own client with 1 s timeouts. REGION is used for the STS endpoint
+// ("": default_aws_region, else us-east-1). The first credentials are
+// fetched before returning, and the source is logged once at info level.
 // Errors: none found ("no AWS credentials: set AWS_ACCESS_KEY_ID/..., or a
 // profile in ~/.aws/credentials, ..."), a named profile that does not exist,
 // a source that exists but fails (bad file, STS refusal with its message).

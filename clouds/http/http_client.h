@@ -22,7 +22,10 @@
 //    X-Amz-Security-Token, x-amz-server-side-encryption-customer-key*,
 //    Cookie/Set-Cookie, X-Auth-Token, Ocp-Apim-Subscription-Key and query
 //    values of X-Amz-Signature, X-Amz-Credential, X-Amz-Security-Token, sig,
-//    Signature, token are printed as "***". Bodies are never logged.
+//    Signature, token are printed as "***" (full lists and line formats:
+//    clouds/http/http_log.h, clouds/http/http_url.h). Bodies are never
+//    logged. Transport errors name the call the same way, "PUT
+//    https://host/path?X-Amz-Signature=***: <libcurl's message>".
 #pragma once
 
 #include <cstdint>
@@ -78,15 +81,21 @@ struct SendOptions {
   // When set, the request body comes from this file range and
   // HttpRequest::body must be empty. Content-Length is set from it.
   const FileBody* file_body = nullptr;
-  // When set, response body bytes are handed here as they arrive instead of
-  // being kept in HttpResponse::body; returning false aborts the transfer
-  // (reported as kOther "body sink refused").
+  // When set, response body bytes of a 2xx response are handed here as
+  // they arrive instead of being kept in HttpResponse::body; returning false
+  // aborts the transfer (reported as kOther "body sink refused"). The body
+  // of any other status (an error document) stays in HttpResponse::body.
+  // Called on the sending thread. A retried request (clouds/http/retry.h)
+  // hands the body again from its first byte.
   std::function<bool(std::string_view chunk)> body_sink;
-  // Bytes of the request body sent so far, called as they go (progress).
+  // Bytes of the request body sent so far, called as they go (progress), on
+  // the sending thread. When libcurl resends the body on a fresh connection
+  // the bytes are not counted twice.
   std::function<void(uint64_t bytes_sent_delta)> on_upload_progress;
   // 0: Config::request_timeout_seconds.
   long request_timeout_seconds = 0;
   // HEAD-like requests whose response has no body (curl needs telling).
+  // Implied by method HEAD; ignored for a request with a body.
   bool no_response_body = false;
 };
 
@@ -97,11 +106,12 @@ class HttpClient {
     long stall_seconds = 60;              // abort when slower than...
     long stall_bytes_per_second = 1;      // ...this, for stall_seconds
     long request_timeout_seconds = 0;     // 0: no whole-request limit
-    int max_in_flight = 16;               // requests running at once
+    int max_in_flight = 16;               // requests running at once, >= 1
     std::string ca_file;                  // "" : the system's store
     std::string user_agent;               // "" : "cloud_helper/VERSION"
   };
 
+  // Default Config with ca_file from ca_file_from_env().
   HttpClient();
   explicit HttpClient(Config config);
   ~HttpClient();
@@ -112,7 +122,11 @@ class HttpClient {
   // any status is a success here; only transport failures are errors.
   // Adds no headers of its own except Host, Content-Length, User-Agent, and
   // an empty "Expect:" (no 100-continue round trip) — anything signed must
-  // already be in REQUEST.
+  // already be in REQUEST. In particular libcurl's default Accept and, for
+  // POST, Content-Type are not sent: set Content-Type yourself. A
+  // Content-Length in REQUEST must match the body (else a kOther error);
+  // a User-Agent in REQUEST replaces the configured one. The path goes out
+  // exactly as given (no dot-segment removal).
   Result<HttpResponse> send(const HttpRequest& request, const SendOptions& options = {});
 
   // Same, with the failure kind kept for the retry policy.
@@ -130,8 +144,14 @@ class HttpClient {
 };
 
 // Parses "http://host:port/path?query" into the fields of an HttpRequest
-// (method GET, no headers). Query keys and values are percent-decoded; the
-// path stays in its encoded wire form. Errors name the URL.
+// (method GET, no headers). Query keys and values are percent-decoded ("+"
+// stays "+"); the path stays in its encoded wire form; a fragment is
+// dropped; user information ("user:pw@") is refused. Errors name the URL,
+// with secret query values as "***". (Implemented in http_url.cc.)
 Result<HttpRequest> request_from_url(std::string_view url);
+
+// The CA file named by AWS_CA_BUNDLE, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE or
+// SSL_CERT_FILE (the first one set), or "" for the system's store.
+std::string ca_file_from_env();
 
 }  // namespace ch

@@ -1,0 +1,60 @@
+// Reading EC2 query-API answers and spelling its parameters; shared by
+// ec2_images.cc and ec2_snapshots.cc (and their tests) only.
+//
+// Answers are matched by element local name: AWS puts everything in the
+// default namespace http://ec2.amazonaws.com/doc/2016-11-15/, but a proxy or
+// emulator may add a prefix or drop the namespace. Lists are <xxxSet> (or
+// <blockDeviceMapping>, <launchPermission>) elements holding <item>s.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <pugixml.hpp>
+
+#include "base/result.h"
+#include "clouds/aws/ec2.h"
+
+namespace ch::ec2xml {
+
+using Params = std::vector<std::pair<std::string, std::string>>;
+
+// Parses BODY; the error names WHAT ("EC2 DescribeImages (us-east-1):
+// unreadable XML answer: <pugixml reason>").
+Status parse(const std::string& what, const std::string& body, pugi::xml_document* doc);
+
+// The root element of DOC.
+pugi::xml_node root(const pugi::xml_document& doc);
+
+// The first child element of NODE whose local name is NAME (null if none).
+pugi::xml_node child(pugi::xml_node node, std::string_view name);
+// Its text, trimmed; "" when absent.
+std::string text(pugi::xml_node node, std::string_view name);
+// "true" (case-insensitive) → true; anything else false.
+bool flag(pugi::xml_node node, std::string_view name);
+// The <item> children of NODE's child NAME, in document order.
+std::vector<pugi::xml_node> items(pugi::xml_node node, std::string_view name);
+// <tagSet><item><key/><value/></item>...</tagSet> under NODE.
+AwsTags tags(pugi::xml_node node);
+
+// One <item> of DescribeImages' imagesSet, DescribeSnapshots' snapshotSet,
+// DescribeImportSnapshotTasks' importSnapshotTaskSet.
+Ec2Image image(pugi::xml_node item);
+Ec2Snapshot snapshot(pugi::xml_node item);
+Ec2ImportSnapshotTask import_task(pugi::xml_node item);
+
+// RegisterImage's parameters for a validated request, in the order sent.
+Params register_image_params(const Ec2RegisterImageRequest& r);
+
+// TagSpecification.N.ResourceType=TYPE, TagSpecification.N.Tag.M.Key/Value.
+// Nothing when TAGS is empty (and N is not consumed).
+void add_tag_specification(Params* params, int* n, const std::string& type, const AwsTags& tags);
+// Filter.N.Name=NAME, Filter.N.Value.M=VALUES[M-1].
+void add_filter(Params* params, int* n, const std::string& name,
+                const std::vector<std::string>& values);
+// PREFIX.1=VALUES[0], PREFIX.2=... ("ImageId.1").
+void add_list(Params* params, const std::string& prefix, const std::vector<std::string>& values);
+
+}  // namespace ch::ec2xml
