@@ -282,7 +282,9 @@ Result<std::string> AwsClient::query(AwsService service, const std::string& regi
     if (!signed_request.ok()) return signed_request.error().wrap(what);
     return std::move(signed_request->request);
   };
-  auto response = send_with_retry(http_, retry_, make_request);
+  SendOptions send_options;
+  send_options.label = what;
+  auto response = send_with_retry(http_, retry_, make_request, send_options);
   if (!response.ok()) {
     if (response.error().message.rfind(what, 0) == 0) return response.error();
     return response.error().wrap(what);
@@ -347,6 +349,7 @@ Result<HttpResponse> AwsClient::rest(const RestCall& call, const SendOptions& op
   };
   SendOptions send_options = options;
   if (base.method == "HEAD") send_options.no_response_body = true;
+  if (send_options.label.empty()) send_options.label = what;
   auto response = send_with_retry(http_, retry_, make_request, send_options);
   if (!response.ok()) {
     if (response.error().message.rfind(what, 0) == 0) return response.error();

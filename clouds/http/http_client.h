@@ -78,6 +78,9 @@ struct FileBody {
 };
 
 struct SendOptions {
+  // What the request is, for retry log lines ("EC2 DescribeImages
+  // (us-east-1)"); "" : the method, host and path.
+  std::string label;
   // When set, the request body comes from this file range and
   // HttpRequest::body must be empty. Content-Length is set from it.
   const FileBody* file_body = nullptr;

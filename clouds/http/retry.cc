@@ -26,6 +26,7 @@ constexpr std::string_view kRetryableCodes[] = {
     "ThrottlingException",
     "ThrottledException",
     "RequestThrottledException",
+    "ConcurrentLimitExceededException",  // EBS direct APIs
     "RequestLimitExceeded",
     "SlowDown",
     "RequestThrottled",
@@ -253,8 +254,13 @@ Result<HttpResponse> send_with_retry(
     std::string cause;
     long retry_after = -1;
     if (out.error.kind == TransportFailure::kNone) {
-      if (!is_retryable_response(out.response.status, out.response.body))
-        return std::move(out.response);
+      // EBS names its errors in a header, not the body.
+      std::string header_code = out.response.header("x-amzn-ErrorType");
+      header_code = header_code.substr(0, header_code.find(':'));
+      bool retry = is_retryable_response(out.response.status, out.response.body) ||
+                   (out.response.status >= 400 && out.response.status < 500 &&
+                    is_retryable_code(header_code));
+      if (!retry) return std::move(out.response);
       cause = response_cause(out.response);
       retry_after =
           retry_after_seconds(out.response.header("Retry-After"), std::chrono::system_clock::now());
@@ -278,7 +284,7 @@ Result<HttpResponse> send_with_retry(
     }
     if (slept + delay > policy.max_total_sleep) return give_up();
 
-    log_info("retrying " + request->method + " " + host_and_path(*request) + " after " + cause +
+    log_info("retrying " + (options.label.empty() ? request->method + " " + host_and_path(*request) : options.label) + " after " + cause +
              " (attempt " + std::to_string(attempt + 1) + " of " + std::to_string(max_attempts) +
              ", in " + std::to_string(delay.count()) + " ms)");
     if (sleep_fn) {
