@@ -17,10 +17,11 @@ emu="$work/emulators"
 rm -rf "$work"
 mkdir -p "$work/rootfs/etc" "$work/rootfs/usr/share" "$emu"
 
-python3 "$top/tests/aws/emulators.py" start --dir "$emu" >/dev/null
-trap 'python3 "$top/tests/aws/emulators.py" stop --dir "$emu" >/dev/null 2>&1 || true' EXIT
+# Ports 47500-47503: apart from the test suite's 47000-47003, so both can run.
+python3 "$top/tests/aws/emulators.py" start --dir "$emu" --port-base 47500 >/dev/null
+trap 'python3 "$top/tests/aws/emulators.py" stop --dir "$emu" --port-base 47500 >/dev/null 2>&1 || true' EXIT
 export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo-secret AWS_REGION=us-east-1
-export AWS_ENDPOINT_URL=http://127.0.0.1:47000
+export AWS_ENDPOINT_URL=http://127.0.0.1:47500
 # moto finishes copies at once; poll every few ms instead of every few seconds.
 export CLOUD_HELPER_POLL_SCALE=0.01
 aws s3 mb s3://demo-images >/dev/null

@@ -207,7 +207,7 @@ CloudStepResult aws_import(ImageMetadata& meta, const CloudStepOptions& opts) {
       r.skipped = true;
       r.notice = meta.path() + ": import: already imported as " + id + " in " +
                  meta.get_string("import_region").value_or("?") + " at " + *done +
-                 " (--force redoes it)";
+                 " (rollback, then import, makes it again)";
       return r;
     }
     return CloudStepResult::invalid(Error{"already imported as " + id +
