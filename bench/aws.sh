@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# AWS benchmarks of issue 3, against a moto_server on loopback (started and
-# stopped here, on port 47400, no proxy in between), printing ratios:
+# AWS benchmarks of issue 3, against the test harness's emulators on loopback
+# (tests/aws/emulators.py, ports 47400-47403, started and stopped here):
+# uploads go to plain moto (47401) for both tools; import and publish go
+# through the gap proxy (47400), which adds what moto lacks (image block
+# public access, deprecation). Ratios:
 #
 #   task     ours                                 peer / reference              target
 #   upload   cloud_helper upload (1 GiB file)     aws s3 cp (same file, moto)   time <= 0.7x
@@ -27,13 +30,12 @@ while (($#)); do
   shift
 done
 mkdir -p "$work"
-port=47400
+base=47400
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_REGION=us-east-1
-export AWS_ENDPOINT_URL=http://127.0.0.1:$port CLOUD_HELPER_POLL_SCALE=0.01
-moto_server -H 127.0.0.1 -p $port >"$work/moto.log" 2>&1 &
-moto_pid=$!
-trap 'kill $moto_pid 2>/dev/null; wait $moto_pid 2>/dev/null' EXIT
-for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.2; done
+export CLOUD_HELPER_POLL_SCALE=0.01
+python3 "$repo/tests/aws/emulators.py" start --dir "$work/emulators" --port-base $base >/dev/null || exit 1
+trap 'python3 "$repo/tests/aws/emulators.py" stop --dir "$work/emulators" --port-base $base >/dev/null 2>&1' EXIT
+export AWS_ENDPOINT_URL=http://127.0.0.1:$((base + 1))
 aws s3 mb s3://bench >/dev/null
 
 # wall seconds and peak RSS (KiB) of a command: "SECONDS KIB"
@@ -68,7 +70,8 @@ o=$(printf '%s\n' "${ours_up[@]}" | best); p=$(printf '%s\n' "${peer_up[@]}" | b
 r=$(printf '%s\n' "${rss_up[@]}" | sort -n | tail -1)
 up_ratio=$(python3 -c "print(f'{$o/$p:.2f}')")
 
-# ---- ebs-direct import of the bench image
+# ---- ebs-direct import of the bench image (through the gap proxy)
+export AWS_ENDPOINT_URL=http://127.0.0.1:$base
 img=$here/work/img.raw
 ebs_line="skipped: bench/work/img.raw missing (bash bench/make_image.sh)"
 if ((quick)); then img=$work/quick.raw; truncate -s 1G "$img"; dd if=/dev/urandom of="$img" bs=1M count=100 seek=300 conv=notrunc 2>/dev/null; fi

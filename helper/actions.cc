@@ -77,6 +77,12 @@ ActionResult run_cloud_step(ImageMetadata& meta, const RunOptions& opts, std::st
   } else {
     out.notice = r.notice;
   }
+  if (opts.dry_run && r.status.ok()) {
+    // As convert's dry run: "PATH: ACTION: would ..." lines, nothing done.
+    out.outcome = Outcome::kSkipped;
+    out.extra["dry_run"] = true;
+    for (std::string& line : r.lines) line = problem(meta, action, line);
+  }
   out.text = std::move(r.lines);
   for (const auto& [k, v] : r.extra.items()) out.extra[k] = v;
   return out;

@@ -48,7 +48,7 @@ public: true
 description: cloud_helper demo image
 end_of_life: 2027-05-01
 tags: {project: cloud-helper-demo}
-release_cmd: "echo {name} released as {import_id} > release.txt"
+release_cmd: "echo release: {name} is out as {import_id}"
 YAML
 
 echo "packer build examples/packer/aws.json (log: work/demo/packer.log)"

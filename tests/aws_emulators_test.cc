@@ -23,8 +23,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string py_str(const std::string& s) { return json(s).dump(); }
-
 // Runs a boto3 snippet that prints one JSON document.
 Result<json> run_json(const AwsTestEnv& env, const std::string& code) {
   CH_ASSIGN(out, env.boto3(code));
@@ -94,7 +92,7 @@ class AwsEmulatorsTest : public AwsTest {
                                   {kDiskSize - 1000, 1000}})
                     .ok());
     bucket_ = unique_name("import");
-    auto r = aws().boto3("s3.create_bucket(Bucket=" + py_str(bucket_) + ")");
+    auto r = aws().boto3("s3.create_bucket(Bucket=" + py_literal(bucket_) + ")");
     ASSERT_TRUE(r.ok()) << r.message();
   }
 
@@ -108,9 +106,9 @@ class AwsEmulatorsTest : public AwsTest {
   }
 
   void expect_import_matches(const std::string& path, const std::string& format) {
-    std::string code = "PATH = " + py_str(path) + "\nRAW = " + py_str(dir_ / "disk.raw") +
-                       "\nBUCKET = " + py_str(bucket_) + "\nKEY = " + py_str(unique_name(format)) +
-                       "\nFORMAT = " + py_str(format) + "\n" + kImportAndCompare;
+    std::string code = "PATH = " + py_literal(path) + "\nRAW = " + py_literal(dir_ / "disk.raw") +
+                       "\nBUCKET = " + py_literal(bucket_) + "\nKEY = " + py_literal(unique_name(format)) +
+                       "\nFORMAT = " + py_literal(format) + "\n" + kImportAndCompare;
     ASSERT_JSON(out, aws(), code);
     SCOPED_TRACE(out.dump());
     ASSERT_EQ(out["detail"]["Status"], "completed");
@@ -146,8 +144,8 @@ TEST_F(AwsEmulatorsTest, ImportSnapshotFromStreamOptimizedVmdkBuildsTheSnapshot)
 
 TEST_F(AwsEmulatorsTest, ImportSnapshotRejectsWhatAwsRejects) {
   std::string key = unique_name("notvmdk");
-  ASSERT_JSON(out, aws(), "BUCKET = " + py_str(bucket_) + "\nKEY = " + py_str(key) + "\nRAW = " +
-                              py_str(dir_ / "disk.raw") + R"PY(
+  ASSERT_JSON(out, aws(), "BUCKET = " + py_literal(bucket_) + "\nKEY = " + py_literal(key) + "\nRAW = " +
+                              py_literal(dir_ / "disk.raw") + R"PY(
 s3.upload_file(RAW, BUCKET, KEY)
 out = {}
 try:
@@ -181,8 +179,8 @@ print(json.dumps(out))
 
 TEST_F(AwsEmulatorsTest, ImportSnapshotClientTokenIsIdempotent) {
   std::string key = unique_name("token");
-  ASSERT_JSON(out, aws(), "BUCKET = " + py_str(bucket_) + "\nKEY = " + py_str(key) + "\nRAW = " +
-                              py_str(dir_ / "disk.raw") + R"PY(
+  ASSERT_JSON(out, aws(), "BUCKET = " + py_literal(bucket_) + "\nKEY = " + py_literal(key) + "\nRAW = " +
+                              py_literal(dir_ / "disk.raw") + R"PY(
 s3.upload_file(RAW, BUCKET, KEY)
 dc = {'Format': 'RAW', 'UserBucket': {'S3Bucket': BUCKET, 'S3Key': KEY}}
 a = ec2.import_snapshot(DiskContainer=dc, ClientToken=KEY)['ImportTaskId']
@@ -200,7 +198,7 @@ print(json.dumps({'a': a, 'b': b, 'mismatch': mismatch}))
 
 TEST_F(AwsEmulatorsTest, RegisterImageKeepsWhatMotoDropsAndDeprecationIsInjected) {
   std::string name = unique_name("image");
-  ASSERT_JSON(out, aws(), std::string(kMakeSnapshot) + "NAME = " + py_str(name) + R"PY(
+  ASSERT_JSON(out, aws(), std::string(kMakeSnapshot) + "NAME = " + py_literal(name) + R"PY(
 from datetime import datetime, timedelta, timezone
 snap = make_snapshot()
 image = ec2.register_image(
@@ -244,7 +242,7 @@ print(json.dumps({'image': described, 'after': after, 'snap': snap, 'dup': dup,
 
 TEST_F(AwsEmulatorsTest, CopyImageAcrossRegionsCopiesTagsWhenAsked) {
   std::string name = unique_name("copy");
-  ASSERT_JSON(out, aws(), std::string(kMakeSnapshot) + "NAME = " + py_str(name) + R"PY(
+  ASSERT_JSON(out, aws(), std::string(kMakeSnapshot) + "NAME = " + py_literal(name) + R"PY(
 snap = make_snapshot()
 image = ec2.register_image(Name=NAME, RootDeviceName='/dev/xvda', VirtualizationType='hvm', BootMode='uefi',
     BlockDeviceMappings=[{'DeviceName': '/dev/xvda', 'Ebs': {'SnapshotId': snap}}])['ImageId']
@@ -267,7 +265,7 @@ print(json.dumps({'tagged': imgs[tagged], 'bare': imgs[bare], 'snap': snap}, def
 TEST_F(AwsEmulatorsTest, ImageBlockPublicAccessBlocksPublicSharingAndResetUnshares) {
   std::string name = unique_name("bpa");
   ASSERT_TRUE(aws().set_image_block_public_access("block-new-sharing").ok());
-  std::string code = "NAME = " + py_str(name) + R"PY(
+  std::string code = "NAME = " + py_literal(name) + R"PY(
 image = ec2.register_image(Name=NAME)['ImageId']
 state = ec2.get_image_block_public_access_state()['ImageBlockPublicAccessState']
 try:
@@ -286,7 +284,7 @@ print(json.dumps({'image': image, 'state': state, 'err': err}))
   EXPECT_EQ((*blocked)["err"][1],
             "You can\u2019t publicly share this image because block public access for AMIs is enabled for this "
             "account. To publicly share the image, you must call the DisableImageBlockPublicAccess API.");
-  ASSERT_JSON(now, aws(), "IMAGE = " + py_str((*blocked)["image"]) + R"PY(
+  ASSERT_JSON(now, aws(), "IMAGE = " + py_literal((*blocked)["image"]) + R"PY(
 ec2.modify_image_attribute(ImageId=IMAGE, LaunchPermission={'Add': [{'Group': 'all'}]})
 public = ec2.describe_images(ImageIds=[IMAGE])['Images'][0]['Public']
 ec2.reset_image_attribute(ImageId=IMAGE, Attribute='launchPermission')
@@ -297,31 +295,25 @@ print(json.dumps({'public': public, 'after_reset': ec2.describe_images(ImageIds=
 }
 
 TEST_F(AwsEmulatorsTest, GapProxyChecksS3AndEbsIntegrityLikeAws) {
-  ASSERT_JSON(out, aws(), "BUCKET = " + py_str(bucket_) + R"PY(
-def code(f):
-    try:
-        f()
-        return 'ok'
-    except Exception as e:
-        return e.response['Error']['Code']
+  ASSERT_JSON(out, aws(), "BUCKET = " + py_literal(bucket_) + R"PY(
 body = b'x' * 1000
 md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
 sha = base64.b64encode(hashlib.sha256(body).digest()).decode()
 out = {
-  'md5_bad': code(lambda: s3.put_object(Bucket=BUCKET, Key='a', Body=body, ContentMD5=base64.b64encode(b'0' * 16).decode())),
-  'md5_ok': code(lambda: s3.put_object(Bucket=BUCKET, Key='a', Body=body, ContentMD5=md5)),
-  'sha_bad': code(lambda: s3.put_object(Bucket=BUCKET, Key='b', Body=body, ChecksumSHA256=md5 * 2)),
-  'sha_ok': code(lambda: s3.put_object(Bucket=BUCKET, Key='b', Body=body, ChecksumSHA256=sha)),
+  'md5_bad': error_code(lambda: s3.put_object(Bucket=BUCKET, Key='a', Body=body, ContentMD5=base64.b64encode(b'0' * 16).decode())),
+  'md5_ok': error_code(lambda: s3.put_object(Bucket=BUCKET, Key='a', Body=body, ContentMD5=md5)),
+  'sha_bad': error_code(lambda: s3.put_object(Bucket=BUCKET, Key='b', Body=body, ChecksumSHA256=md5 * 2)),
+  'sha_ok': error_code(lambda: s3.put_object(Bucket=BUCKET, Key='b', Body=body, ChecksumSHA256=sha)),
 }
 snap = ebs.start_snapshot(VolumeSize=1)
 block = os.urandom(524288)
 digest = hashlib.sha256(block).digest()
-put = lambda idx, c: code(lambda: ebs.put_snapshot_block(SnapshotId=snap['SnapshotId'], BlockIndex=idx,
+put = lambda idx, c: error_code(lambda: ebs.put_snapshot_block(SnapshotId=snap['SnapshotId'], BlockIndex=idx,
     BlockData=block, DataLength=len(block), Checksum=c, ChecksumAlgorithm='SHA256'))
 out['block_size'] = snap['BlockSize']
 out['block_bad'] = put(3, sha)
 out['block_ok'] = put(3, base64.b64encode(digest).decode())
-complete = lambda c: code(lambda: ebs.complete_snapshot(SnapshotId=snap['SnapshotId'], ChangedBlocksCount=1,
+complete = lambda c: error_code(lambda: ebs.complete_snapshot(SnapshotId=snap['SnapshotId'], ChangedBlocksCount=1,
     Checksum=c, ChecksumAlgorithm='SHA256', ChecksumAggregationMethod='LINEAR'))
 out['aggregate_bad'] = complete(base64.b64encode(digest).decode())
 out['aggregate_ok'] = complete(base64.b64encode(hashlib.sha256(digest).digest()).decode())
@@ -338,7 +330,7 @@ TEST_F(AwsEmulatorsTest, FaultProxyInjectsAndCounts) {
                   .set_faults(rule, {{"match", "s3:PutObject " + bucket_ + "/"},
                                      {"sequence", {"drop", "drop_after", "status500", "status503", "throttle"}}})
                   .ok());
-  auto out = aws().boto3_at(aws().fault_endpoint, "BUCKET = " + py_str(bucket_) + R"PY(
+  auto out = aws().boto3_at(aws().fault_endpoint, "BUCKET = " + py_literal(bucket_) + R"PY(
 res = []
 for i in range(6):
     try:
@@ -373,7 +365,7 @@ TEST_F(AwsEmulatorsTest, FaultProxyAnswersInEachServicesFormat) {
                   .set_faults(rule, {{"match", "ec2:DescribeImages .*" + name + "|ebs:StartSnapshot " + name},
                                      {"sequence", {"throttle", "status503", "throttle", "status500"}}})
                   .ok());
-  auto out = aws().boto3_at(aws().fault_endpoint, "NAME = " + py_str(name) + R"PY(
+  auto out = aws().boto3_at(aws().fault_endpoint, "NAME = " + py_literal(name) + R"PY(
 def code(f):
     try:
         f()
@@ -396,21 +388,15 @@ TEST_F(AwsEmulatorsTest, SignatureCheckingMotoRejectsBadSignaturesAndAcceptsTheI
   auto keys = aws().auth_keys();
   ASSERT_TRUE(keys.ok()) << keys.message();
   std::string bucket = unique_name("auth");
-  ASSERT_JSON(out, aws(), "BUCKET = " + py_str(bucket) + R"PY(
-def code(f):
-    try:
-        f()
-        return 'ok'
-    except Exception as e:
-        return e.response['Error']['Code']
+  ASSERT_JSON(out, aws(), "BUCKET = " + py_literal(bucket) + R"PY(
 good = dict(endpoint=AUTH_ENDPOINT, key=AUTH_KEYS['access_key_id'], secret=AUTH_KEYS['secret_access_key'])
 bad = dict(good, secret='not-the-secret')
 print(json.dumps({
-  's3_bad': code(lambda: client('s3', **bad).list_buckets()),
-  'ec2_bad': code(lambda: client('ec2', **bad).describe_images(Owners=['self'])),
-  'unknown_key': code(lambda: client('s3', endpoint=AUTH_ENDPOINT).list_buckets()),
-  's3_good': code(lambda: client('s3', **good).create_bucket(Bucket=BUCKET)),
-  'ec2_good': code(lambda: client('ec2', **good).describe_images(Owners=['self'])),
+  's3_bad': error_code(lambda: client('s3', **bad).list_buckets()),
+  'ec2_bad': error_code(lambda: client('ec2', **bad).describe_images(Owners=['self'])),
+  'unknown_key': error_code(lambda: client('s3', endpoint=AUTH_ENDPOINT).list_buckets()),
+  's3_good': error_code(lambda: client('s3', **good).create_bucket(Bucket=BUCKET)),
+  'ec2_good': error_code(lambda: client('ec2', **good).describe_images(Owners=['self'])),
 }))
 )PY");
   EXPECT_EQ(out, json::parse(R"({"s3_bad": "SignatureDoesNotMatch", "ec2_bad": "AuthFailure",

@@ -1,19 +1,15 @@
 #include "tests/test_aws_env.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <cerrno>
-#include <cstring>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <random>
 #include <sstream>
 
+#include "clouds/aws/credentials.h"
 #include "tests/test_util.h"
 
 namespace ch::test {
@@ -23,26 +19,56 @@ const char kHowToStart[] =
     "AWS emulators not running: run ctest (fixture aws) or "
     "python3 tests/aws/emulators.py start --dir /tmp/x and export the variables in /tmp/x/env";
 
-struct HostPort {
-  std::string host;
-  int port = 0;
-  std::string path;
-};
+// The checks AwsTestEnv::boto3 offers every script (documented there).
+const char kPreambleChecks[] = R"PY(
+def error_code(f):
+    try:
+        f()
+        return 'ok'
+    except botocore.exceptions.ClientError as e:
+        return e.response['Error']['Code']
 
-Result<HostPort> parse_loopback(const std::string& url) {
-  const std::string scheme = "http://";
-  if (url.compare(0, scheme.size(), scheme) != 0) return Error{"not an http:// URL: " + url};
-  std::string rest = url.substr(scheme.size());
-  size_t slash = rest.find('/');
-  std::string authority = rest.substr(0, slash);
-  HostPort hp;
-  hp.path = slash == std::string::npos ? "/" : rest.substr(slash);
-  size_t colon = authority.rfind(':');
-  hp.host = authority.substr(0, colon);
-  hp.port = colon == std::string::npos ? 80 : std::atoi(authority.c_str() + colon + 1);
-  if (hp.port <= 0 || hp.port > 65535) return Error{"bad port in " + url};
-  return hp;
-}
+def snapshot_block_digests(sid, e=None):
+    e = e or ebs
+    digests, kw = {}, {}
+    while True:
+        r = e.list_snapshot_blocks(SnapshotId=sid, **kw)
+        for b in r['Blocks']:
+            data = e.get_snapshot_block(SnapshotId=sid, BlockIndex=b['BlockIndex'],
+                                        BlockToken=b.get('BlockToken') or 'x')['BlockData'].read()
+            digests[b['BlockIndex']] = hashlib.sha256(data).hexdigest()
+        if not r.get('NextToken'):
+            return r['BlockSize'], digests
+        kw = {'NextToken': r['NextToken']}
+
+def file_block_digests(path, bs):
+    out = {}
+    with open(path, 'rb') as f:
+        fd = f.fileno()
+        size = os.fstat(fd).st_size
+        off = 0
+        while off < size:
+            try:
+                start = os.lseek(fd, off, os.SEEK_DATA)
+            except OSError:  # ENXIO: nothing but a hole left
+                break
+            end = os.lseek(fd, start, os.SEEK_HOLE)
+            i = start // bs
+            while i * bs < end:
+                data = os.pread(fd, bs, i * bs).ljust(bs, b'\0')
+                if data.count(0) != bs:
+                    out[i] = hashlib.sha256(data).hexdigest()
+                i += 1
+            off = i * bs
+    return out
+
+def compare_snapshot_with_file(sid, path, e=None):
+    bs, got = snapshot_block_digests(sid, e)
+    want = file_block_digests(path, bs)
+    return {'block_size': bs, 'blocks': len(got),
+            'missing': sorted(set(want) - set(got))[:5], 'extra': sorted(set(got) - set(want))[:5],
+            'differ': sorted(i for i in want if i in got and got[i] != want[i])[:5], 'match': got == want}
+)PY";
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -77,47 +103,15 @@ Status expect_ok(const std::string& what, const Result<LoopbackResponse>& r) {
 
 Result<LoopbackResponse> loopback_http(const std::string& method, const std::string& url,
                                        const std::string& body) {
-  CH_ASSIGN(hp, parse_loopback(url));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(hp.port));
-  if (inet_pton(AF_INET, hp.host.c_str(), &addr.sin_addr) != 1 || (ntohl(addr.sin_addr.s_addr) >> 24) != 127) {
-    return Error{"only loopback IPv4 addresses are supported: " + url};
-  }
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Error{"socket: " + std::string(strerror(errno))};
-  struct Closer {
-    int fd;
-    ~Closer() { close(fd); }
-  } closer{fd};
-  timeval tv{30, 0};  // control calls answer at once; an import poll may take a moment
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    return Error{"connecting to " + hp.host + ":" + std::to_string(hp.port) + ": " + strerror(errno)};
-  }
-  std::string req = method + " " + hp.path + " HTTP/1.0\r\nHost: " + hp.host + ":" + std::to_string(hp.port) +
-                    "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-                    "\r\nConnection: close\r\n\r\n" + body;
-  for (size_t sent = 0; sent < req.size();) {
-    ssize_t n = send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) return Error{method + " " + url + ": send: " + strerror(errno)};
-    sent += static_cast<size_t>(n);
-  }
-  std::string raw;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = recv(fd, buf, sizeof buf, 0);
-    if (n < 0) return Error{method + " " + url + ": recv: " + strerror(errno)};
-    if (n == 0) break;
-    raw.append(buf, static_cast<size_t>(n));
-  }
-  size_t sp = raw.find(' ');
-  size_t head_end = raw.find("\r\n\r\n");
-  if (raw.compare(0, 5, "HTTP/") != 0 || sp == std::string::npos || head_end == std::string::npos) {
-    return Error{method + " " + url + ": not an HTTP response: " + tail(raw, 200)};
-  }
-  return LoopbackResponse{std::atoi(raw.c_str() + sp + 1), raw.substr(head_end + 4)};
+  CH_ASSIGN(request, request_from_url(url));
+  request.method = method;
+  request.body = body;
+  request.headers.push_back({"Content-Type", "application/json"});
+  HttpClient::Config config;
+  config.request_timeout_seconds = 30;  // control calls answer at once; an import poll may take a moment
+  HttpClient http(config);
+  CH_ASSIGN(response, http.send(request));
+  return LoopbackResponse{static_cast<int>(response.status), std::move(response.body)};
 }
 
 Result<AwsTestEnv> AwsTestEnv::load() {
@@ -158,13 +152,13 @@ Result<std::string> AwsTestEnv::boto3(const std::string& python_code) const {
 }
 
 Result<std::string> AwsTestEnv::boto3_at(const std::string& at, const std::string& python_code) const {
-  auto q = [](const std::string& s) { return nlohmann::json(s).dump(); };  // a valid Python literal
+  const auto& q = py_literal;
   std::string preamble =
       "import base64, hashlib, json, os, sys, time\n"
       "for _v in ('AWS_PROFILE', 'AWS_DEFAULT_PROFILE', 'AWS_ENDPOINT_URL'):\n"
       "    os.environ.pop(_v, None)\n"
       "os.environ['AWS_CONFIG_FILE'] = os.environ['AWS_SHARED_CREDENTIALS_FILE'] = os.devnull\n"
-      "import boto3, botocore.config\n"
+      "import boto3, botocore.config, botocore.exceptions\n"
       "ENDPOINT = " + q(at) + "\n"
       "MOTO_URL = " + q(moto_url) + "\n"
       "FAULT_ENDPOINT = " + q(fault_endpoint) + "\n"
@@ -176,8 +170,8 @@ Result<std::string> AwsTestEnv::boto3_at(const std::string& at, const std::strin
       "def client(service, endpoint=None, region=None, key='test', secret='test'):\n"
       "    return boto3.client(service, endpoint_url=endpoint or ENDPOINT, region_name=region or REGION,\n"
       "                        aws_access_key_id=key, aws_secret_access_key=secret, config=_CONFIG)\n"
-      "s3, ec2, ebs, iam = client('s3'), client('ec2'), client('ebs'), client('iam')\n"
-      "# ---- test code ----\n";
+      "s3, ec2, ebs, iam = client('s3'), client('ec2'), client('ebs'), client('iam')\n" +
+      kPreambleChecks + "# ---- test code ----\n";
   TempDir dir;
   std::ofstream(dir / "script.py", std::ios::binary) << preamble << python_code << "\n";
   CommandResult r = run_command("python3 " + shell_quote(dir / "script.py") + " 2>" + shell_quote(dir / "stderr"));
@@ -221,6 +215,28 @@ void AwsTest::SetUp() {
   auto env = AwsTestEnv::load();
   if (!env.ok()) GTEST_FAIL() << env.message();
   env_ = std::move(env).value();
+}
+
+std::string py_literal(const std::string& text) { return nlohmann::json(text).dump(); }
+
+void use_fast_waits() {
+  ::setenv("CLOUD_HELPER_POLL_SCALE", "0.001", /*overwrite=*/0);
+  ::setenv("CLOUD_HELPER_RETRY_SCALE", "0.01", /*overwrite=*/0);
+}
+
+AwsTestClient::AwsTestClient(const std::string& url, const AwsKeys& keys, const RetryPolicy& retry) {
+  AwsEnv env;
+  env.vars["AWS_ENDPOINT_URL"] = url;
+  env.home = "/nonexistent";  // no ~/.aws/config endpoint_url or profile
+  credentials = static_aws_credentials(AwsCredentials{keys.access_key_id, keys.secret_access_key, ""}, "test");
+  client = std::make_unique<AwsClient>(http, *credentials, std::move(env), retry);
+}
+
+void AwsClientTest::SetUp() {
+  AwsTest::SetUp();
+  if (HasFatalFailure()) return;
+  use_fast_waits();
+  client_ = std::make_unique<AwsTestClient>(aws().endpoint);
 }
 
 std::string unique_name(const std::string& prefix) {

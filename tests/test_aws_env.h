@@ -13,14 +13,19 @@
 //     ... exercise our client against aws().endpoint ...
 //     auto out = aws().boto3("print(s3.head_object(Bucket=..., Key=...)['ContentLength'])");
 //   }
+//
+// Our own C++ client under test talks to aws().endpoint (or aws().moto_url
+// where a test needs moto as it is) through an AwsTestClient.
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "base/result.h"
+#include "clouds/aws/aws_client.h"
 
 namespace ch::test {
 
@@ -56,6 +61,18 @@ class AwsTestEnv {
   // for others, and the names ENDPOINT, MOTO_URL, FAULT_ENDPOINT,
   // AUTH_ENDPOINT, AUTH_KEYS (dict), REGION. Returns stdout; a non-zero exit
   // is an error carrying the script's stderr tail.
+  //
+  // The preamble also defines these checks (modules base64, hashlib, json,
+  // os, sys, time are imported):
+  //   error_code(f)  calls f(): 'ok', or the AWS error code it raised.
+  //   snapshot_block_digests(sid, e=ebs)  (block size, {index: sha256 hex})
+  //       of every block of EBS snapshot sid, read through the direct APIs.
+  //   file_block_digests(path, bs)  {index: sha256 hex} of the bs-byte
+  //       blocks of path holding a non-zero byte (the last one zero-padded);
+  //       holes are skipped unread (SEEK_DATA), so huge sparse files are cheap.
+  //   compare_snapshot_with_file(sid, path, e=ebs)  {'block_size', 'blocks',
+  //       'missing', 'extra', 'differ' (first 5 indexes of each), 'match'}:
+  //       whether the snapshot holds exactly the file's non-zero blocks.
   Result<std::string> boto3(const std::string& python_code) const;
   // The same with ENDPOINT (and so s3, ec2, ebs, iam) set to `endpoint`.
   Result<std::string> boto3_at(const std::string& endpoint, const std::string& python_code) const;
@@ -92,13 +109,48 @@ class AwsTest : public ::testing::Test {
   AwsTestEnv env_;
 };
 
+// `text` as a Python string literal, for values put into boto3() code.
+std::string py_literal(const std::string& text);
+
+// Polls and retries shrink to milliseconds for this process
+// (CLOUD_HELPER_POLL_SCALE=0.001 for clouds/aws/poll.h,
+// CLOUD_HELPER_RETRY_SCALE=0.01 for clouds/http/retry.h) unless the caller
+// set them already. Call before making an AwsTestClient.
+void use_fast_waits();
+
+// Our AwsClient on `url` (AWS_ENDPOINT_URL: an emulator, or a scripted
+// tests/test_http_server.h) with static credentials `keys` and no
+// ~/.aws files. The emulators but auth_endpoint take any keys.
+struct AwsTestClient {
+  explicit AwsTestClient(const std::string& url, const AwsKeys& keys = {"test", "test"},
+                         const RetryPolicy& retry = RetryPolicy::from_env());
+  AwsTestClient(const AwsTestClient&) = delete;
+  AwsTestClient& operator=(const AwsTestClient&) = delete;
+
+  HttpClient http;
+  std::unique_ptr<AwsCredentialProvider> credentials;
+  std::unique_ptr<AwsClient> client;
+};
+
+// AwsTest plus our AwsClient on aws().endpoint (keys test/test, retries
+// from the environment) with fast waits (use_fast_waits).
+class AwsClientTest : public AwsTest {
+ protected:
+  void SetUp() override;
+  AwsClient& client() { return *client_->client; }
+
+ private:
+  std::unique_ptr<AwsTestClient> client_;
+};
+
 // A name no other test of this or an earlier run against the same emulators
 // uses: "<prefix>-<test name>-<unique suffix>", lowercase [a-z0-9-], at most
 // 63 characters, valid as an S3 bucket, object key, AMI or tag value.
 std::string unique_name(const std::string& prefix = "ch");
 
-// One HTTP/1.0 exchange with a loopback http:// URL (the emulators' control
-// endpoints); returns {status, body}.
+// One request, JSON body, with our HttpClient (no retries, 30 s limit) to
+// an http:// URL: the emulators' control endpoints. Returns {status, body}
+// of any status; a transport failure is an error naming the call.
 struct LoopbackResponse {
   int status = 0;
   std::string body;

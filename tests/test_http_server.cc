@@ -11,19 +11,11 @@
 #include <cstdlib>
 
 #include "base/result.h"
+#include "clouds/http/ascii_case.h"
 
 namespace ch::test {
 
 namespace {
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -105,13 +97,13 @@ bool parse_head(std::string_view head, ReceivedRequest* r) {
 
 std::string ReceivedRequest::header(std::string_view name) const {
   for (const auto& [n, v] : headers)
-    if (iequals(n, name)) return v;
+    if (ascii_iequals(n, name)) return v;
   return "";
 }
 
 int ReceivedRequest::count(std::string_view name) const {
   return static_cast<int>(std::count_if(headers.begin(), headers.end(),
-                                        [&](const auto& h) { return iequals(h.first, name); }));
+                                        [&](const auto& h) { return ascii_iequals(h.first, name); }));
 }
 
 HttpTestServer::HttpTestServer() {
@@ -241,7 +233,7 @@ void HttpTestServer::serve(int fd, int connection) {
       r.connection = connection;
       if (!parse_head(std::string_view(buf).substr(0, end), &r)) goto done;
       buf.erase(0, end + 4);
-      if (iequals(r.header("Expect"), "100-continue") &&
+      if (ascii_iequals(r.header("Expect"), "100-continue") &&
           !send_all(fd, "HTTP/1.1 100 Continue\r\n\r\n"))
         goto done;
       uint64_t length = std::strtoull(r.header("Content-Length").c_str(), nullptr, 10);
@@ -279,7 +271,7 @@ void HttpTestServer::serve(int fd, int connection) {
       bool has_length = false;
       for (const auto& [n, v] : resp.headers) {
         out += n + ": " + v + "\r\n";
-        has_length = has_length || iequals(n, "Content-Length");
+        has_length = has_length || ascii_iequals(n, "Content-Length");
       }
       if (!has_length) out += "Content-Length: " + std::to_string(body_length) + "\r\n";
       if (resp.close_after) out += "Connection: close\r\n";

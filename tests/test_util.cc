@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "base/file.h"
+#include "formats/checksum.h"
 
 namespace ch::test {
 
@@ -46,6 +47,12 @@ std::string shell_quote(const std::string& s) {
     }
   }
   return out + "'";
+}
+
+std::string digest_hex(std::string_view data, const std::string& algorithm) {
+  auto d = checksum_bytes({reinterpret_cast<const uint8_t*>(data.data()), data.size()}, {algorithm});
+  CH_CHECK(d.ok());
+  return (*d)[0].hex;
 }
 
 namespace {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/result.h"
@@ -38,6 +39,10 @@ CommandResult run_command(const std::string& command);
 
 // Wraps s in single quotes for /bin/sh.
 std::string shell_quote(const std::string& s);
+
+// Lowercase hex digest of DATA with a formats/checksum.h algorithm
+// ("sha256", "sha512", "md5"), independent of the clouds/ code under test.
+std::string digest_hex(std::string_view data, const std::string& algorithm);
 
 // A run of written bytes in a test image. Pattern runs hold pseudo-random
 // bytes; zero runs are written zeros (allocated, not a hole), which is what

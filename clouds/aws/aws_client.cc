@@ -16,6 +16,7 @@
 #include <cstring>
 #include <vector>
 
+#include "clouds/signing/digest.h"
 #include "helper/output.h"
 
 namespace ch {
@@ -175,13 +176,7 @@ Result<std::string> hash_file_range(const FileBody& body) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   CH_CHECK(EVP_DigestFinal_ex(ctx.get(), md, &len) == 1);
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[md[i] >> 4]);
-    out.push_back(kHex[md[i] & 15]);
-  }
-  return out;
+  return hex_encode({md, len});
 }
 
 bool is_2xx(long status) { return status >= 200 && status < 300; }

@@ -1,53 +1,28 @@
-// AwsClient against moto: EC2's query protocol and S3's REST paths end to
-// end. (Moto checks no signatures unless IAM users exist; signature
-// verification is covered by the integration suite.)
+// AwsClient against moto itself (CLOUD_HELPER_MOTO_URL, tests/test_aws_env.h):
+// EC2's query protocol and S3's REST paths end to end. (This moto checks no
+// signatures; signature verification is covered by the integration suite.)
 #include <gtest/gtest.h>
 
-#include <chrono>
-
 #include "clouds/aws/aws_client.h"
-#include "clouds/aws/moto_test_server.h"
+#include "tests/test_aws_env.h"
 
 namespace ch {
 namespace {
 
-class AwsClientMotoTest : public ::testing::Test {
+class AwsClientMotoTest : public test::AwsTest {
  protected:
-  static void SetUpTestSuite() {
-    auto started = test::MotoServer::start();
-    if (started.ok()) moto_ = std::move(*started).release();
-    else start_error_ = new std::string(started.message());
-  }
-  static void TearDownTestSuite() {
-    delete moto_;
-    moto_ = nullptr;
-    delete start_error_;
-    start_error_ = nullptr;
-  }
   void SetUp() override {
-    ASSERT_NE(moto_, nullptr) << *start_error_;
-    env_.home = "/nonexistent";
-    env_.vars["AWS_ENDPOINT_URL"] = moto_->url();
-    credentials_ = static_aws_credentials({"testing", "testing", ""}, "test");
+    test::AwsTest::SetUp();
+    if (HasFatalFailure()) return;
+    moto_ = std::make_unique<test::AwsTestClient>(aws().moto_url, test::AwsKeys{"testing", "testing"});
   }
-  AwsClient client() { return AwsClient(http_, *credentials_, env_); }
+  AwsClient& client() { return *moto_->client; }
 
-  // Unique per run: a shared moto keeps state between runs.
-  static std::string unique(const std::string& prefix) {
-    return prefix + "-" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
-  }
-
-  static test::MotoServer* moto_;
-  static std::string* start_error_;
-  HttpClient http_;
-  AwsEnv env_;
-  std::unique_ptr<AwsCredentialProvider> credentials_;
+  std::unique_ptr<test::AwsTestClient> moto_;
 };
-test::MotoServer* AwsClientMotoTest::moto_ = nullptr;
-std::string* AwsClientMotoTest::start_error_ = nullptr;
 
 TEST_F(AwsClientMotoTest, Ec2DescribeRegions) {
-  AwsClient c = client();
+  AwsClient& c = client();
   auto xml = c.ec2("eu-west-2", "DescribeRegions", {});
   ASSERT_TRUE(xml.ok()) << xml.message();
   EXPECT_NE(xml->find("<regionName>us-east-1</regionName>"), std::string::npos) << *xml;
@@ -55,7 +30,7 @@ TEST_F(AwsClientMotoTest, Ec2DescribeRegions) {
 }
 
 TEST_F(AwsClientMotoTest, Ec2ErrorCarriesCode) {
-  AwsClient c = client();
+  AwsClient& c = client();
   auto xml = c.ec2("us-east-1", "DescribeImages", {{"ImageId.1", "ami-00000000deadbeef0"}});
   ASSERT_FALSE(xml.ok());
   EXPECT_EQ(xml.error().code, "InvalidAMIID.NotFound") << xml.message();
@@ -65,8 +40,8 @@ TEST_F(AwsClientMotoTest, Ec2ErrorCarriesCode) {
 }
 
 TEST_F(AwsClientMotoTest, S3PutAndGetObject) {
-  AwsClient c = client();
-  const std::string bucket = unique("ch-awsclient");
+  AwsClient& c = client();
+  const std::string bucket = test::unique_name("awsclient");
   AwsClient::RestCall create;
   create.region = "us-east-1";
   create.bucket = bucket;

@@ -133,6 +133,15 @@ class Publisher {
       if (found) return known;
       log_info(meta_.path() + ": publish: " + known + " in " + region + " is gone; copying again");
     }
+    // A copy made by a run killed before it could record the id: copies
+    // carry our AMI name, which is unique per region and account.
+    CH_ASSIGN(same_name, ec2_find_own_image_by_name(client_, region, p_.name));
+    if (same_name) {
+      std::lock_guard<std::mutex> lock(mu_);
+      op_set(meta_, "publish", region, same_name->image_id);
+      CH_TRY(opts_.checkpoint());
+      return same_name->image_id;
+    }
     Ec2CopyImageRequest rq;
     rq.source_image_id = p_.source_id;
     rq.source_region = p_.source_region;

@@ -5,6 +5,7 @@
 // idempotent (gone counts as deleted) and recorded as it happens, so a
 // rollback that fails half-way can be re-run. The CLI refuses rollback once
 // published or released.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -21,7 +22,7 @@ namespace {
 
 // Deregisters AMI in REGION and deletes its snapshots.
 Status delete_image(AwsClient& client, const std::string& region, const std::string& ami,
-                    std::vector<std::string>& lines) {
+                    std::vector<std::string>& lines, std::vector<std::string>* deleted_snapshots) {
   CH_ASSIGN(image, ec2_find_image(client, region, ami));
   std::vector<std::string> snapshots;
   if (image) snapshots = image->snapshot_ids();
@@ -30,6 +31,7 @@ Status delete_image(AwsClient& client, const std::string& region, const std::str
   for (const std::string& s : snapshots) {
     CH_TRY(ec2_delete_snapshot(client, region, s));
     lines.push_back("deleted " + s + " in " + region);
+    deleted_snapshots->push_back(s);
   }
   return Status();
 }
@@ -72,15 +74,16 @@ CloudStepResult aws_rollback(ImageMetadata& meta, const CloudStepOptions& opts) 
   CH_STEP_ASSIGN(session, open_aws_session(session_region));
   AwsClient& client = *session->client;
   CloudStepResult r;
+  std::vector<std::string> deleted;  // snapshots already gone with their AMI
 
   for (const auto& [region, ami] : copies) {
-    CH_STEP_TRY(delete_image(client, region, ami, r.lines));
+    CH_STEP_TRY(delete_image(client, region, ami, r.lines, &deleted));
     op_remove(meta, "publish", region);
     CH_STEP_TRY(opts.checkpoint());
   }
   meta.remove("artifacts");
   if (!image_id.empty()) {
-    CH_STEP_TRY(delete_image(client, home, image_id, r.lines));
+    CH_STEP_TRY(delete_image(client, home, image_id, r.lines, &deleted));
     meta.remove("import_id");
     meta.remove("imported");
     op_remove(meta, "import", "image_id");
@@ -90,7 +93,8 @@ CloudStepResult aws_rollback(ImageMetadata& meta, const CloudStepOptions& opts) 
     CH_STEP_TRY(ec2_cancel_import_task(client, home, task_id));
     r.lines.push_back("cancelled import task " + task_id);
   }
-  if (!snapshot_id.empty()) {
+  if (!snapshot_id.empty() &&
+      std::find(deleted.begin(), deleted.end(), snapshot_id) == deleted.end()) {
     CH_STEP_TRY(ec2_delete_snapshot(client, home, snapshot_id));
     r.lines.push_back("deleted " + snapshot_id + " in " + home);
   }

@@ -78,8 +78,12 @@ CloudStepResult aws_upload(ImageMetadata& meta, const CloudStepOptions& opts) {
   CH_STEP_ASSIGN(session, open_aws_session(hint));
   AwsClient& client = *session->client;
   auto bucket_region = s3_bucket_region(client, dst.bucket, hint);
-  if (!bucket_region.ok()) return CloudStepResult::failure(bucket_region.error());
-  std::string region = *bucket_region;
+  // A 403 without the region header (a refused signature, a policy without
+  // s3:ListBucket): go on in the home region; the upload's own first call
+  // then names the real cause.
+  if (!bucket_region.ok() && bucket_region.error().http_status != 403)
+    return CloudStepResult::failure(bucket_region.error());
+  std::string region = bucket_region.ok() ? *bucket_region : hint;
 
   S3UploadOptions up;
   up.sha256 = [&]() -> std::string {

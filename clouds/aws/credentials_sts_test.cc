@@ -1,5 +1,6 @@
 // STS AssumeRole and AssumeRoleWithWebIdentity through the chain, against
-// moto (which grants any role and returns ASIA... session credentials).
+// moto itself (CLOUD_HELPER_MOTO_URL, tests/test_aws_env.h), which grants
+// any role and returns ASIA... session credentials.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -7,8 +8,8 @@
 
 #include "clouds/aws/credentials.h"
 #include "clouds/aws/credentials_sources.h"
-#include "clouds/aws/moto_test_server.h"
 #include "helper/output.h"
+#include "tests/test_aws_env.h"
 #include "tests/test_util.h"
 
 namespace ch {
@@ -16,23 +17,13 @@ namespace {
 
 constexpr const char* kRole = "arn:aws:iam::123456789012:role/deploy";
 
-class AwsStsMotoTest : public ::testing::Test {
+class AwsStsMotoTest : public test::AwsTest {
  protected:
-  static void SetUpTestSuite() {
-    auto started = test::MotoServer::start();
-    if (started.ok()) moto_ = std::move(*started).release();
-    else start_error_ = new std::string(started.message());
-  }
-  static void TearDownTestSuite() {
-    delete moto_;
-    moto_ = nullptr;
-    delete start_error_;
-    start_error_ = nullptr;
-  }
   void SetUp() override {
-    ASSERT_NE(moto_, nullptr) << *start_error_;
+    test::AwsTest::SetUp();
+    if (HasFatalFailure()) return;
     env_.home = home_.path();
-    env_.vars["AWS_ENDPOINT_URL"] = moto_->url();
+    env_.vars["AWS_ENDPOINT_URL"] = aws().moto_url;
     env_.vars["AWS_EC2_METADATA_DISABLED"] = "true";
     test::run_command("mkdir -p " + test::shell_quote(home_.path() + "/.aws"));
     std::ofstream(home_.path() + "/.aws/credentials")
@@ -64,14 +55,10 @@ class AwsStsMotoTest : public ::testing::Test {
     EXPECT_EQ(redact(c->secret_access_key + " " + c->session_token), "*** ***");
   }
 
-  static test::MotoServer* moto_;
-  static std::string* start_error_;
   test::TempDir home_;
   HttpClient http_;
   AwsEnv env_;
 };
-test::MotoServer* AwsStsMotoTest::moto_ = nullptr;
-std::string* AwsStsMotoTest::start_error_ = nullptr;
 
 TEST_F(AwsStsMotoTest, AssumeRoleViaSourceProfile) {
   auto p = resolve("deploy");

@@ -23,24 +23,6 @@ std::string call(const std::string& action, const std::string& region) {
   return "EBS " + action + " (" + region + ")";
 }
 
-std::string base64(const uint8_t* data, size_t len) {
-  std::string out(4 * ((len + 2) / 3), '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(len));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
-std::string hex(const Sha256Digest& d) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(64);
-  for (uint8_t b : d) {
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 15]);
-  }
-  return out;
-}
-
 Result<nlohmann::json> parse_json(const std::string& what, const std::string& body) {
   nlohmann::json doc = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded() || !doc.is_object()) return Error{what + ": unreadable JSON answer"};
@@ -61,27 +43,24 @@ std::string json_str(const nlohmann::json& doc, const char* name) {
   return it != doc.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
-// EBS puts its error type in the x-amzn-ErrorType header, which the shared
-// retry policy (it reads bodies) does not see, so its "slow down" answers
-// (400s) are retried here: up to 8 attempts, 1 s doubling to 16 s with
-// jitter. PutSnapshotBlock also waits out the block service lagging a new
-// snapshot (coldsnap #43): 404 ResourceNotFoundException for up to 2 minutes.
-// Both scale with CLOUD_HELPER_POLL_SCALE.
+// EBS's "slow down" answers (400 RequestThrottledException,
+// ConcurrentLimitExceededException, ThrottlingException, named in the
+// x-amzn-ErrorType header) are retried by the shared retry policy in
+// AwsClient (clouds/http/retry.h), not here. PutSnapshotBlock also waits out
+// the block service lagging a new snapshot (coldsnap #43): 404
+// ResourceNotFoundException for up to 2 minutes, 1 s doubling to 16 s with
+// jitter, scaled by CLOUD_HELPER_POLL_SCALE.
 Result<HttpResponse> send(AwsClient& client, const AwsClient::RestCall& c, bool new_snapshot_lag) {
-  constexpr int kThrottleAttempts = 8;
   const auto lag_end = std::chrono::steady_clock::now() + poll_scaled(std::chrono::minutes(2));
   std::minstd_rand jitter(std::random_device{}());
   auto delay = poll_scaled(std::chrono::seconds(1));
-  int throttled = 0;
   for (;;) {
     auto response = client.rest(c);
     if (response.ok()) return response;
     const std::string& code = response.error().code;
-    const bool throttle = code == "RequestThrottledException" ||
-                          code == "ConcurrentLimitExceededException" || code == "ThrottlingException";
     const bool lag = new_snapshot_lag && code == "ResourceNotFoundException" &&
                      std::chrono::steady_clock::now() < lag_end;
-    if (!(throttle && ++throttled < kThrottleAttempts) && !lag) return response;
+    if (!lag) return response;
     auto wait = std::chrono::milliseconds(
         std::uniform_int_distribution<int64_t>(delay.count() / 2, std::max<int64_t>(delay.count(), 1))(jitter));
     log_info(c.what + ": " + code + ", retrying in " + std::to_string(wait.count()) + " ms");
@@ -153,10 +132,10 @@ Status ebs_put_snapshot_block(AwsClient& client, const std::string& region,
   c.request.method = "PUT";
   c.request.headers = {{"Content-Type", "application/octet-stream"},
                        {"x-amz-Data-Length", std::to_string(block.size())},
-                       {"x-amz-Checksum", base64(sha256.data(), sha256.size())},
+                       {"x-amz-Checksum", base64_encode(sha256)},
                        {"x-amz-Checksum-Algorithm", "SHA256"}};
   c.request.body = std::move(block);
-  c.payload_sha256 = hex(sha256);
+  c.payload_sha256 = hex_encode(sha256);
   c.what = "EBS PutSnapshotBlock " + std::to_string(index) + " of " + snapshot_id + " (" + region + ")";
   auto response = send(client, c, /*new_snapshot_lag=*/true);
   if (!response.ok()) return response.error();
@@ -175,7 +154,7 @@ Result<std::string> ebs_complete_snapshot(AwsClient& client, const std::string& 
   c.request.headers = {{"x-amz-ChangedBlocksCount", std::to_string(changed_blocks)}};
   // The aggregate covers the written blocks; an empty snapshot has none.
   if (changed_blocks > 0) {
-    c.request.headers.push_back({"x-amz-Checksum", base64(aggregate.data(), aggregate.size())});
+    c.request.headers.push_back({"x-amz-Checksum", base64_encode(aggregate)});
     c.request.headers.push_back({"x-amz-Checksum-Algorithm", "SHA256"});
     c.request.headers.push_back({"x-amz-Checksum-Aggregation-Method", "LINEAR"});
   }

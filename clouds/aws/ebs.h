@@ -37,6 +37,7 @@
 #include "clouds/aws/aws_client.h"
 #include "clouds/aws/ec2.h"
 #include "clouds/aws/poll.h"
+#include "clouds/signing/digest.h"
 #include "formats/image_reader.h"
 
 namespace ch {
@@ -46,8 +47,6 @@ namespace ch {
 // 512 KiB blocks, so an AWS that changed it would refuse the first block
 // with an error instead of storing a wrong image.
 inline constexpr uint32_t kEbsBlockSize = 512 * 1024;
-
-using Sha256Digest = std::array<uint8_t, 32>;
 
 // ---------------------------------------------------------------------------
 // The four calls
@@ -78,9 +77,10 @@ Result<EbsSnapshot> ebs_start_snapshot(AwsClient& client, const std::string& reg
 // Right after StartSnapshot EBS may answer 404 ResourceNotFoundException for
 // a snapshot it has just created (coldsnap issue #43); that answer is
 // retried for up to 2 minutes (scaled by CLOUD_HELPER_POLL_SCALE).
-// All four calls also retry EBS's throttling answers (RequestThrottledException,
+// All four calls retry EBS's throttling answers (RequestThrottledException,
 // ConcurrentLimitExceededException, ThrottlingException: 400s whose type
-// is only in the x-amzn-ErrorType header) up to 8 attempts, 1 s → 16 s.
+// is only in the x-amzn-ErrorType header) by AwsClient's retry policy
+// (clouds/http/retry.h: 8 attempts by default).
 Status ebs_put_snapshot_block(AwsClient& client, const std::string& region,
                               const std::string& snapshot_id, uint64_t index,
                               std::string block, const Sha256Digest& sha256);

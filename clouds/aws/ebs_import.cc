@@ -9,8 +9,6 @@
 //                               "completed" the earlier run finished it)
 //   it fails, EC2 "pending"   → AWS's pending snapshot: send every block again
 //   it fails, EC2 "completed" → the listing error is returned
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <iterator>
 #include <atomic>
@@ -29,14 +27,6 @@ namespace ch {
 namespace {
 
 constexpr uint64_t kGiB = uint64_t{1} << 30;
-
-Sha256Digest sha256(const std::string& data) {
-  Sha256Digest out;
-  unsigned int len = 0;
-  CH_CHECK(EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr) == 1 &&
-           len == out.size());
-  return out;
-}
 
 bool all_zero(const std::string& block) {
   const char* p = block.data();

@@ -1,17 +1,19 @@
-// EBS direct import against a real moto_server (clouds/aws/ec2_test_env.h),
-// checked from outside with boto3: every block of the snapshot must equal
-// the image's, and exactly the image's non-zero blocks must be there.
+// EBS direct import against moto behind the gap proxy
+// (CLOUD_HELPER_AWS_ENDPOINT, tests/test_aws_env.h), checked from outside
+// with boto3: every block of the snapshot must equal the image's, and
+// exactly the image's non-zero blocks must be there.
 #include "clouds/aws/ebs.h"
 
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 
 #include <atomic>
 #include <fstream>
 #include <mutex>
 
-#include "clouds/aws/ec2_test_env.h"
+#include "clouds/aws/ec2.h"
 #include "formats/image_reader.h"
+#include "tests/test_aws_env.h"
+#include "tests/test_util.h"
 
 namespace ch {
 namespace {
@@ -20,72 +22,11 @@ constexpr uint64_t kMiB = uint64_t{1} << 20;
 constexpr uint64_t kGiB = uint64_t{1} << 30;
 constexpr uint64_t kBlock = kEbsBlockSize;
 
-// Lists the snapshot's blocks with boto3 and compares each with the image
-// (a raw file, read with SEEK_DATA/SEEK_HOLE so the 5 GiB of holes cost
-// nothing). Prints the number of blocks; exits 1 on any difference.
-const char kVerifyScript[] = R"(
-import boto3, os, sys
-ep, region, snap, path = sys.argv[1:5]
-BS = 524288
-size = os.path.getsize(path)
-fd = os.open(path, os.O_RDONLY)
-expected = {}
-off = 0
-while off < size:
-    try:
-        d = os.lseek(fd, off, os.SEEK_DATA)
-    except OSError:
-        break
-    h = os.lseek(fd, d, os.SEEK_HOLE)
-    b = d // BS
-    while b * BS < h:
-        data = os.pread(fd, BS, b * BS).ljust(BS, b'\0')
-        if data.strip(b'\0'):
-            expected[b] = data
-        b += 1
-    off = h
-ebs = boto3.client('ebs', endpoint_url=ep, region_name=region,
-                   aws_access_key_id='test', aws_secret_access_key='test')
-listed, kw = {}, {}
-while True:
-    r = ebs.list_snapshot_blocks(SnapshotId=snap, **kw)
-    for b in r['Blocks']:
-        listed[int(b['BlockIndex'])] = b.get('BlockToken') or 'x'
-    if not r.get('NextToken'):
-        break
-    kw = {'NextToken': r['NextToken']}
-errors = []
-if set(listed) != set(expected):
-    errors.append('listed %s, expected %s' % (sorted(listed), sorted(expected)))
-for idx, tok in sorted(listed.items()):
-    data = ebs.get_snapshot_block(SnapshotId=snap, BlockIndex=idx, BlockToken=tok)['BlockData'].read()
-    if data != expected.get(idx):
-        errors.append('block %d differs' % idx)
-print(len(listed))
-for e in errors:
-    print(e)
-sys.exit(1 if errors else 0)
-)";
-
-Sha256Digest digest_of(const std::string& data) {
-  Sha256Digest out;
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr);
-  return out;
-}
-
-std::string hex(const Sha256Digest& d) {
-  static const char k[] = "0123456789abcdef";
-  std::string s;
-  for (uint8_t b : d) s += {k[b >> 4], k[b & 15]};
-  return s;
-}
-
 // One 5 GiB + 300 KiB sparse image for the whole suite: data at scattered
 // offsets (a run across the 4 GiB line, one past it, one at the very end
 // so the last, partial block is zero-padded) and a 1 MiB run of written
 // zeros, which the extent map calls data and the import must skip.
-class EbsMotoTest : public ::testing::Test {
+class EbsMotoTest : public test::AwsClientTest {
  protected:
   static void SetUpTestSuite() {
     dir_ = new test::TempDir();
@@ -100,7 +41,6 @@ class EbsMotoTest : public ::testing::Test {
                                        {size_ - 100 * 1024, 100 * 1024, false}},
                                       7);
     ASSERT_TRUE(s.ok()) << s.message();
-    std::ofstream(dir_->file("verify.py")) << kVerifyScript;
   }
   static void TearDownTestSuite() {
     delete dir_;
@@ -124,11 +64,15 @@ class EbsMotoTest : public ::testing::Test {
     return static_cast<uint64_t>(std::unique(v.begin(), v.end()) - v.begin());
   }
 
-  // Runs the boto3 check; returns its output (first line: block count).
-  static test::CommandResult verify(const std::string& endpoint, const std::string& snapshot) {
-    return test::run_command("python3 " + test::shell_quote(dir_->file("verify.py")) + " " +
-                             test::shell_quote(endpoint) + " us-east-1 " + snapshot + " " +
-                             test::shell_quote(raw_) + " 2>&1");
+  // Reads SNAPSHOT back with boto3 and compares it with the raw image RAW:
+  // exactly RAW's non-zero blocks, each equal; BLOCKS of them.
+  void expect_snapshot_holds(const std::string& snapshot, const std::string& raw, uint64_t blocks) {
+    auto out = aws().boto3("print(json.dumps(compare_snapshot_with_file(" + test::py_literal(snapshot) + ", " +
+                           test::py_literal(raw) + ")))");
+    ASSERT_TRUE(out.ok()) << out.message();
+    auto doc = nlohmann::json::parse(*out);
+    EXPECT_TRUE(doc["match"].get<bool>()) << doc.dump();
+    EXPECT_EQ(doc["blocks"].get<uint64_t>(), blocks) << doc.dump();
   }
 
   static std::string read_block(uint64_t index) {
@@ -150,19 +94,18 @@ uint64_t EbsMotoTest::size_ = 0;
 
 TEST(EbsTest, LinearChecksumIsTheDigestOfTheConcatenatedDigests) {
   // sha256(sha256("a") || sha256("b")), computed with Python's hashlib.
-  EXPECT_EQ(hex(ebs_linear_checksum({digest_of("a"), digest_of("b")})),
+  EXPECT_EQ(hex_encode(ebs_linear_checksum({sha256("a"), sha256("b")})),
             "e5a01fee14e0ed5c48714f22180f25ad8365b53f9779f79dc4a3d7e93963f94a");
-  EXPECT_EQ(hex(ebs_linear_checksum({})),
+  EXPECT_EQ(hex_encode(ebs_linear_checksum({})),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
-TEST_F(EbsMotoTest, OptionsAreCheckedBeforeAnythingIsSent) {
-  AwsEnv env;
-  env.vars["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9";  // nobody listens
-  HttpClient http;
-  auto creds = static_aws_credentials(AwsCredentials{"test", "test", ""}, "test");
-  AwsClient client(http, *creds, env);
-  auto image = open_image(raw_);
+TEST(EbsTest, OptionsAreCheckedBeforeAnythingIsSent) {
+  test::AwsTestClient nowhere("http://127.0.0.1:9");  // nobody listens
+  AwsClient& client = *nowhere.client;
+  test::TempDir dir;
+  ASSERT_TRUE(test::make_sparse_file(dir / "disk.raw", kMiB, {{0, 1000, false}}).ok());
+  auto image = open_image(dir / "disk.raw");
   ASSERT_TRUE(image.ok()) << image.message();
   EbsImportOptions o;
   o.parallel = 0;
@@ -176,12 +119,11 @@ TEST_F(EbsMotoTest, OptionsAreCheckedBeforeAnythingIsSent) {
   o.client_token = std::string(65, 't');
   EXPECT_EQ(ebs_import_image(client, "us-east-1", **image, o).message(),
             "EBS import: client token longer than 64 characters");
-  EXPECT_EQ(ebs_put_snapshot_block(client, "us-east-1", "snap-1", 0, "short", digest_of("short")).message(),
+  EXPECT_EQ(ebs_put_snapshot_block(client, "us-east-1", "snap-1", 0, "short", sha256("short")).message(),
             "EBS PutSnapshotBlock: block of 5 bytes, not 524288");
 }
 
 TEST_F(EbsMotoTest, ImportsASparseRawImageSendingOnlyNonZeroBlocks) {
-  CH_REQUIRE_MOTO(aws);
   auto image = open_image(raw_);
   ASSERT_TRUE(image.ok()) << image.message();
   std::atomic<uint64_t> progress{0};
@@ -190,7 +132,7 @@ TEST_F(EbsMotoTest, ImportsASparseRawImageSendingOnlyNonZeroBlocks) {
   EbsImportOptions o;
   o.description = "cloud_helper test";
   o.tags = {{"Name", "ebs-test"}};
-  o.client_token = "ebs-test-" + std::to_string(::getpid());
+  o.client_token = test::unique_name("ebs");
   o.parallel = 4;
   o.progress = [&](uint64_t n) { progress += n; };
   o.on_started = [&](const std::string& id) {
@@ -198,7 +140,7 @@ TEST_F(EbsMotoTest, ImportsASparseRawImageSendingOnlyNonZeroBlocks) {
     progress_at_start = progress.load();
     return Status();
   };
-  auto r = ebs_import_image(*aws.client, "us-east-1", **image, o);
+  auto r = ebs_import_image(client(), "us-east-1", **image, o);
   ASSERT_TRUE(r.ok()) << r.message();
   ASSERT_EQ(started, std::vector<std::string>{r->snapshot_id});
   EXPECT_EQ(progress_at_start.load(), 0u);
@@ -213,11 +155,9 @@ TEST_F(EbsMotoTest, ImportsASparseRawImageSendingOnlyNonZeroBlocks) {
   EXPECT_FALSE(r->already_completed);
   EXPECT_EQ(r->status, "completed");
 
-  auto check = verify(aws_endpoint_.url(), r->snapshot_id);
-  EXPECT_EQ(check.exit_code, 0) << check.output;
-  EXPECT_EQ(check.output, std::to_string(data_block_count()) + "\n");
+  expect_snapshot_holds(r->snapshot_id, raw_, data_block_count());
 
-  auto snap = ec2_find_snapshot(*aws.client, "us-east-1", r->snapshot_id);
+  auto snap = ec2_find_snapshot(client(), "us-east-1", r->snapshot_id);
   ASSERT_TRUE(snap.ok() && snap->has_value()) << snap.message();
   EXPECT_EQ((*snap)->volume_size_gib, 6u);
   EXPECT_EQ((*snap)->description, "cloud_helper test");
@@ -227,7 +167,7 @@ TEST_F(EbsMotoTest, ImportsASparseRawImageSendingOnlyNonZeroBlocks) {
   o.resume_snapshot_id = r->snapshot_id;
   started.clear();
   progress = 0;
-  auto again = ebs_import_image(*aws.client, "us-east-1", **image, o);
+  auto again = ebs_import_image(client(), "us-east-1", **image, o);
   ASSERT_TRUE(again.ok()) << again.message();
   EXPECT_TRUE(again->resumed);
   EXPECT_TRUE(again->already_completed);
@@ -239,7 +179,6 @@ TEST_F(EbsMotoTest, ImportsASparseRawImageSendingOnlyNonZeroBlocks) {
 }
 
 TEST_F(EbsMotoTest, ImportsAQcow2Image) {
-  CH_REQUIRE_MOTO(aws);
   const std::string qcow2 = dir_->file("disk.qcow2");
   auto conv = test::run_command("qemu-img convert -f raw -O qcow2 " + test::shell_quote(raw_) + " " +
                                 test::shell_quote(qcow2) + " 2>&1");
@@ -249,12 +188,10 @@ TEST_F(EbsMotoTest, ImportsAQcow2Image) {
   ASSERT_EQ((*image)->format(), "qcow2");
   EbsImportOptions o;
   o.parallel = 32;
-  auto r = ebs_import_image(*aws.client, "us-east-1", **image, o);
+  auto r = ebs_import_image(client(), "us-east-1", **image, o);
   ASSERT_TRUE(r.ok()) << r.message();
   EXPECT_EQ(r->blocks_sent, data_block_count());
-  auto check = verify(aws_endpoint_.url(), r->snapshot_id);
-  EXPECT_EQ(check.exit_code, 0) << check.output;
-  EXPECT_EQ(check.output, std::to_string(data_block_count()) + "\n");
+  expect_snapshot_holds(r->snapshot_id, raw_, data_block_count());
 }
 
 // Peak resident set size of this process in KiB since the last reset
@@ -268,7 +205,6 @@ uint64_t peak_rss_kib() {
 }
 
 TEST_F(EbsMotoTest, ManyBlocksInParallelStayWithinTheMemoryBudget) {
-  CH_REQUIRE_MOTO(aws);
   // 6 GiB with 48 MiB of data: 97 blocks for 32 workers.
   const std::string raw = dir_->file("dense.raw");
   const uint64_t size = 6 * kGiB;
@@ -282,36 +218,31 @@ TEST_F(EbsMotoTest, ManyBlocksInParallelStayWithinTheMemoryBudget) {
   std::ofstream("/proc/self/clear_refs") << "5";
   EbsImportOptions o;
   o.parallel = 32;
-  auto r = ebs_import_image(*aws.client, "us-east-1", **image, o);
+  auto r = ebs_import_image(client(), "us-east-1", **image, o);
   ASSERT_TRUE(r.ok()) << r.message();
   const uint64_t peak = peak_rss_kib();
   EXPECT_EQ(r->blocks_sent, 97u);
   EXPECT_EQ(r->volume_size_gib, 6u);
   RecordProperty("peak_rss_kib", std::to_string(peak));
   EXPECT_LT(peak, 256u * 1024) << "peak RSS " << peak << " KiB";
-  auto check = test::run_command("python3 " + test::shell_quote(dir_->file("verify.py")) + " " +
-                                 test::shell_quote(aws_endpoint_.url()) + " us-east-1 " +
-                                 r->snapshot_id + " " + test::shell_quote(raw) + " 2>&1");
-  EXPECT_EQ(check.exit_code, 0) << check.output;
-  EXPECT_EQ(check.output, "97\n");
+  expect_snapshot_holds(r->snapshot_id, raw, 97);
   ::unlink(raw.c_str());
 }
 
 TEST_F(EbsMotoTest, ResumeSendsOnlyTheMissingBlocks) {
-  CH_REQUIRE_MOTO(aws);
   EbsStartSnapshotRequest start;
   start.volume_size_gib = 6;
-  auto snap = ebs_start_snapshot(*aws.client, "us-east-1", start);
+  auto snap = ebs_start_snapshot(client(), "us-east-1", start);
   ASSERT_TRUE(snap.ok()) << snap.message();
   EXPECT_EQ(snap->status, "pending");
   // An earlier run got two blocks in before it died.
   for (uint64_t index : {uint64_t{0}, uint64_t{2}}) {
     std::string block = read_block(index);
-    Sha256Digest d = digest_of(block);
-    ASSERT_TRUE(ebs_put_snapshot_block(*aws.client, "us-east-1", snap->snapshot_id, index,
+    Sha256Digest d = sha256(block);
+    ASSERT_TRUE(ebs_put_snapshot_block(client(), "us-east-1", snap->snapshot_id, index,
                                        std::move(block), d).ok());
   }
-  auto listed = ebs_list_snapshot_blocks(*aws.client, "us-east-1", snap->snapshot_id);
+  auto listed = ebs_list_snapshot_blocks(client(), "us-east-1", snap->snapshot_id);
   ASSERT_TRUE(listed.ok()) << listed.message();
   EXPECT_EQ(listed->indices, (std::vector<uint64_t>{0, 2}));
 
@@ -324,7 +255,7 @@ TEST_F(EbsMotoTest, ResumeSendsOnlyTheMissingBlocks) {
     started = true;
     return Status();
   };
-  auto r = ebs_import_image(*aws.client, "us-east-1", **image, o);
+  auto r = ebs_import_image(client(), "us-east-1", **image, o);
   ASSERT_TRUE(r.ok()) << r.message();
   EXPECT_FALSE(started);
   EXPECT_TRUE(r->resumed);
@@ -333,23 +264,21 @@ TEST_F(EbsMotoTest, ResumeSendsOnlyTheMissingBlocks) {
   EXPECT_EQ(r->blocks_present, 2u);
   EXPECT_EQ(r->blocks_sent, data_block_count() - 2);
   EXPECT_EQ(r->note, "");
-  auto check = verify(aws_endpoint_.url(), r->snapshot_id);
-  EXPECT_EQ(check.exit_code, 0) << check.output;
+  expect_snapshot_holds(r->snapshot_id, raw_, data_block_count());
 }
 
 TEST_F(EbsMotoTest, ResumeOfAnUnknownSnapshotStartsANewOne) {
-  CH_REQUIRE_MOTO(aws);
   auto image = open_image(raw_);
   ASSERT_TRUE(image.ok()) << image.message();
   std::string started;
   EbsImportOptions o;
   o.resume_snapshot_id = "snap-0123456789abcdef0";
-  o.client_token = "token-" + std::to_string(::getpid());
+  o.client_token = test::unique_name("token");
   o.on_started = [&](const std::string& id) {
     started = id;
     return Status();
   };
-  auto r = ebs_import_image(*aws.client, "us-east-1", **image, o);
+  auto r = ebs_import_image(client(), "us-east-1", **image, o);
   ASSERT_TRUE(r.ok()) << r.message();
   EXPECT_FALSE(r->resumed);
   EXPECT_EQ(started, r->snapshot_id);
@@ -359,20 +288,19 @@ TEST_F(EbsMotoTest, ResumeOfAnUnknownSnapshotStartsANewOne) {
 }
 
 TEST_F(EbsMotoTest, ResumeRefusesASnapshotOfAnotherImage) {
-  CH_REQUIRE_MOTO(aws);
   auto image = open_image(raw_);
   ASSERT_TRUE(image.ok()) << image.message();
   // Block 5 lies in a hole of the image.
   EbsStartSnapshotRequest start;
   start.volume_size_gib = 6;
-  auto snap = ebs_start_snapshot(*aws.client, "us-east-1", start);
+  auto snap = ebs_start_snapshot(client(), "us-east-1", start);
   ASSERT_TRUE(snap.ok()) << snap.message();
   std::string block(kBlock, 'z');
-  Sha256Digest d = digest_of(block);
-  ASSERT_TRUE(ebs_put_snapshot_block(*aws.client, "us-east-1", snap->snapshot_id, 5, block, d).ok());
+  Sha256Digest d = sha256(block);
+  ASSERT_TRUE(ebs_put_snapshot_block(client(), "us-east-1", snap->snapshot_id, 5, block, d).ok());
   EbsImportOptions o;
   o.resume_snapshot_id = snap->snapshot_id;
-  auto r = ebs_import_image(*aws.client, "us-east-1", **image, o);
+  auto r = ebs_import_image(client(), "us-east-1", **image, o);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.message(), "EBS import: snapshot " + snap->snapshot_id +
                              " holds block 5, which is zero in the image: the image changed since "
@@ -380,10 +308,10 @@ TEST_F(EbsMotoTest, ResumeRefusesASnapshotOfAnotherImage) {
 
   // A snapshot of another size is refused before anything is read.
   start.volume_size_gib = 1;
-  auto small = ebs_start_snapshot(*aws.client, "us-east-1", start);
+  auto small = ebs_start_snapshot(client(), "us-east-1", start);
   ASSERT_TRUE(small.ok()) << small.message();
   o.resume_snapshot_id = small->snapshot_id;
-  r = ebs_import_image(*aws.client, "us-east-1", **image, o);
+  r = ebs_import_image(client(), "us-east-1", **image, o);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.message(), "snapshot " + small->snapshot_id +
                              " to resume is 1 GiB but the image needs 6 GiB: it was not made from "
@@ -391,7 +319,6 @@ TEST_F(EbsMotoTest, ResumeRefusesASnapshotOfAnotherImage) {
 }
 
 TEST_F(EbsMotoTest, AnOnStartedErrorStopsBeforeAnyBlock) {
-  CH_REQUIRE_MOTO(aws);
   auto image = open_image(raw_);
   ASSERT_TRUE(image.ok()) << image.message();
   std::string id;
@@ -400,24 +327,23 @@ TEST_F(EbsMotoTest, AnOnStartedErrorStopsBeforeAnyBlock) {
     id = s;
     return Error{"writing disk.yaml: disk full"};
   };
-  auto r = ebs_import_image(*aws.client, "us-east-1", **image, o);
+  auto r = ebs_import_image(client(), "us-east-1", **image, o);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.message(), "writing disk.yaml: disk full");
   ASSERT_FALSE(id.empty());
-  auto listed = ebs_list_snapshot_blocks(*aws.client, "us-east-1", id);
+  auto listed = ebs_list_snapshot_blocks(client(), "us-east-1", id);
   ASSERT_TRUE(listed.ok()) << listed.message();
   EXPECT_TRUE(listed->indices.empty());
 }
 
 TEST_F(EbsMotoTest, ErrorsNameTheCallAndTheServiceCode) {
-  CH_REQUIRE_MOTO(aws);
   EbsStartSnapshotRequest start;
   start.volume_size_gib = 0;
-  EXPECT_EQ(ebs_start_snapshot(*aws.client, "us-east-1", start).message(),
+  EXPECT_EQ(ebs_start_snapshot(client(), "us-east-1", start).message(),
             "EBS StartSnapshot (us-east-1): volume size 0 GiB is outside 1..65536");
   start.volume_size_gib = 1;
   start.timeout_minutes = 5000;
-  EXPECT_EQ(ebs_start_snapshot(*aws.client, "us-east-1", start).message(),
+  EXPECT_EQ(ebs_start_snapshot(client(), "us-east-1", start).message(),
             "EBS StartSnapshot (us-east-1): timeout 5000 minutes is outside 10..4320");
 }
 

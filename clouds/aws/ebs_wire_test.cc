@@ -2,7 +2,6 @@
 // where moto does not: checksums on the wire, pending snapshots that cannot
 // be listed, snapshots that fail, a block service that lags StartSnapshot.
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 
 #include <map>
 #include <mutex>
@@ -11,8 +10,9 @@
 #include <nlohmann/json.hpp>
 
 #include "clouds/aws/ebs.h"
-#include "clouds/aws/ec2_test_env.h"
 #include "formats/image_reader.h"
+#include "tests/test_aws_env.h"
+#include "tests/test_util.h"
 #include "tests/test_http_server.h"
 
 namespace ch {
@@ -22,19 +22,6 @@ using test::ReceivedRequest;
 using test::ScriptedResponse;
 
 constexpr uint64_t kMiB = uint64_t{1} << 20;
-
-Sha256Digest digest_of(const std::string& data) {
-  Sha256Digest out;
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr);
-  return out;
-}
-
-std::string b64(const Sha256Digest& d) {
-  std::string out(48, '\0');
-  out.resize(static_cast<size_t>(EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), d.data(), 32)));
-  return out;
-}
 
 bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
 
@@ -186,7 +173,7 @@ TEST_F(EbsWireTest, SendsBlockAndAggregateChecksumsAsEbsDefinesThem) {
     uint64_t index = std::stoull(put.target.substr(put.target.rfind('/') + 1));
     EXPECT_EQ(put.body, block(index)) << index;  // block 2 zero-padded to 512 KiB
     EXPECT_EQ(put.header("x-amz-Data-Length"), "524288");
-    EXPECT_EQ(put.header("x-amz-Checksum"), b64(digest_of(block(index))));
+    EXPECT_EQ(put.header("x-amz-Checksum"), base64_encode(sha256(block(index))));
     EXPECT_EQ(put.header("x-amz-Checksum-Algorithm"), "SHA256");
     EXPECT_NE(put.header("Authorization").find("/us-east-1/ebs/aws4_request"), std::string::npos);
   }
@@ -194,7 +181,7 @@ TEST_F(EbsWireTest, SendsBlockAndAggregateChecksumsAsEbsDefinesThem) {
   ASSERT_EQ(complete.size(), 1u);
   EXPECT_EQ(complete[0].header("x-amz-ChangedBlocksCount"), "2");
   EXPECT_EQ(complete[0].header("x-amz-Checksum"),
-            b64(ebs_linear_checksum({digest_of(block(0)), digest_of(block(2))})));
+            base64_encode(ebs_linear_checksum({sha256(block(0)), sha256(block(2))})));
   EXPECT_EQ(complete[0].header("x-amz-Checksum-Algorithm"), "SHA256");
   EXPECT_EQ(complete[0].header("x-amz-Checksum-Aggregation-Method"), "LINEAR");
 }
@@ -262,7 +249,7 @@ TEST_F(EbsWireTest, ABlockServiceLaggingStartSnapshotIsWaitedFor) {
   fake_.state["snap-new"] = "pending";
   fake_.lagging_block_answers = 2;
   std::string b = block(0);
-  ASSERT_TRUE(ebs_put_snapshot_block(*aws_->client, "us-east-1", "snap-new", 0, b, digest_of(b)).ok());
+  ASSERT_TRUE(ebs_put_snapshot_block(*aws_->client, "us-east-1", "snap-new", 0, b, sha256(b)).ok());
   EXPECT_EQ(requests_matching("PUT", "/snapshots/snap-new/blocks/0").size(), 3u);
   EXPECT_EQ(fake_.blocks["snap-new"][0], b);
 }
@@ -290,7 +277,7 @@ TEST_F(EbsWireTest, OtherBlockErrorsNameTheBlockAndTheCode) {
                             R"({"Message":"Checksum does not match","Reason":"INVALID_CHECKSUM"})"};
   });
   std::string b = block(0);
-  Status s = ebs_put_snapshot_block(*aws_->client, "us-east-1", "snap-1", 7, b, digest_of(b));
+  Status s = ebs_put_snapshot_block(*aws_->client, "us-east-1", "snap-1", 7, b, sha256(b));
   EXPECT_EQ(s.message(),
             "EBS PutSnapshotBlock 7 of snap-1 (us-east-1): HTTP 400 ValidationException: Checksum "
             "does not match (request id req-9)");

@@ -62,17 +62,17 @@ Status check_permissions(const std::string& what, const std::vector<Ec2Permissio
 // Simple calls answered by <return>true</return>.
 Status expect_return(const std::string& what, const std::string& body) {
   pugi::xml_document doc;
-  CH_TRY(ec2xml::parse(what, body, &doc));
-  pugi::xml_node ret = ec2xml::child(ec2xml::root(doc), "return");
-  if (ret && !ec2xml::flag(ec2xml::root(doc), "return"))
+  CH_TRY(parse_aws_xml(body, doc, what));
+  pugi::xml_node ret = xml_child(xml_root(doc), "return");
+  if (ret && !ec2xml::flag(xml_root(doc), "return"))
     return Error{what + ": EC2 answered return=false"};
   return {};
 }
 
 Result<std::string> image_id_answer(const std::string& what, const std::string& body) {
   pugi::xml_document doc;
-  CH_TRY(ec2xml::parse(what, body, &doc));
-  std::string id = ec2xml::text(ec2xml::root(doc), "imageId");
+  CH_TRY(parse_aws_xml(body, doc, what));
+  std::string id = ec2xml::text(xml_root(doc), "imageId");
   if (id.empty()) return Error{what + ": the answer has no imageId"};
   return id;
 }
@@ -125,10 +125,10 @@ Result<std::vector<Ec2Image>> ec2_describe_images(AwsClient& client, const std::
     if (!token.empty()) p.emplace_back("NextToken", token);
     CH_ASSIGN(body, client.ec2(region, "DescribeImages", p));
     pugi::xml_document doc;
-    CH_TRY(ec2xml::parse(what, body, &doc));
-    for (pugi::xml_node item : ec2xml::items(ec2xml::root(doc), "imagesSet"))
+    CH_TRY(parse_aws_xml(body, doc, what));
+    for (pugi::xml_node item : ec2xml::items(xml_root(doc), "imagesSet"))
       out.push_back(ec2xml::image(item));
-    std::string next = ec2xml::text(ec2xml::root(doc), "nextToken");
+    std::string next = ec2xml::text(xml_root(doc), "nextToken");
     if (next.empty() || next == token) break;
     token = next;
   }
@@ -181,9 +181,9 @@ Result<std::vector<Ec2Permission>> ec2_describe_launch_permissions(AwsClient& cl
   CH_ASSIGN(body, client.ec2(region, "DescribeImageAttribute",
                              {{"ImageId", image_id}, {"Attribute", "launchPermission"}}));
   pugi::xml_document doc;
-  CH_TRY(ec2xml::parse(what, body, &doc));
+  CH_TRY(parse_aws_xml(body, doc, what));
   std::vector<Ec2Permission> out;
-  for (pugi::xml_node item : ec2xml::items(ec2xml::root(doc), "launchPermission")) {
+  for (pugi::xml_node item : ec2xml::items(xml_root(doc), "launchPermission")) {
     out.push_back(Ec2Permission{ec2xml::text(item, "group"), ec2xml::text(item, "userId"),
                                 ec2xml::text(item, "organizationArn"),
                                 ec2xml::text(item, "organizationalUnitArn")});
@@ -261,8 +261,8 @@ Result<std::string> ec2_get_image_block_public_access_state(AwsClient& client,
   const std::string what = call("GetImageBlockPublicAccessState", region);
   CH_ASSIGN(body, client.ec2(region, "GetImageBlockPublicAccessState", {}));
   pugi::xml_document doc;
-  CH_TRY(ec2xml::parse(what, body, &doc));
-  std::string state = ec2xml::text(ec2xml::root(doc), "imageBlockPublicAccessState");
+  CH_TRY(parse_aws_xml(body, doc, what));
+  std::string state = ec2xml::text(xml_root(doc), "imageBlockPublicAccessState");
   if (state.empty()) return Error{what + ": the answer has no imageBlockPublicAccessState"};
   return state;
 }

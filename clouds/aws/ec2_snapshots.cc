@@ -18,8 +18,8 @@ std::string call(const std::string& action, const std::string& region) {
 
 Status expect_return(const std::string& what, const std::string& body) {
   pugi::xml_document doc;
-  CH_TRY(ec2xml::parse(what, body, &doc));
-  if (ec2xml::child(ec2xml::root(doc), "return") && !ec2xml::flag(ec2xml::root(doc), "return"))
+  CH_TRY(parse_aws_xml(body, doc, what));
+  if (xml_child(xml_root(doc), "return") && !ec2xml::flag(xml_root(doc), "return"))
     return Error{what + ": EC2 answered return=false"};
   return {};
 }
@@ -64,10 +64,10 @@ Result<std::vector<Ec2Snapshot>> ec2_describe_snapshots(AwsClient& client, const
     if (!token.empty()) p.emplace_back("NextToken", token);
     CH_ASSIGN(body, client.ec2(region, "DescribeSnapshots", p));
     pugi::xml_document doc;
-    CH_TRY(ec2xml::parse(what, body, &doc));
-    for (pugi::xml_node item : ec2xml::items(ec2xml::root(doc), "snapshotSet"))
+    CH_TRY(parse_aws_xml(body, doc, what));
+    for (pugi::xml_node item : ec2xml::items(xml_root(doc), "snapshotSet"))
       out.push_back(ec2xml::snapshot(item));
-    std::string next = ec2xml::text(ec2xml::root(doc), "nextToken");
+    std::string next = ec2xml::text(xml_root(doc), "nextToken");
     if (next.empty() || next == token) break;
     token = next;
   }
@@ -137,9 +137,9 @@ Result<std::vector<Ec2Permission>> ec2_describe_create_volume_permissions(
   CH_ASSIGN(body, client.ec2(region, "DescribeSnapshotAttribute",
                              {{"SnapshotId", snapshot_id}, {"Attribute", "createVolumePermission"}}));
   pugi::xml_document doc;
-  CH_TRY(ec2xml::parse(what, body, &doc));
+  CH_TRY(parse_aws_xml(body, doc, what));
   std::vector<Ec2Permission> out;
-  for (pugi::xml_node item : ec2xml::items(ec2xml::root(doc), "createVolumePermission"))
+  for (pugi::xml_node item : ec2xml::items(xml_root(doc), "createVolumePermission"))
     out.push_back(Ec2Permission{ec2xml::text(item, "group"), ec2xml::text(item, "userId"), "", ""});
   return out;
 }
@@ -163,8 +163,8 @@ Result<std::string> ec2_import_snapshot(AwsClient& client, const std::string& re
   ec2xml::add_tag_specification(&p, &n, "import-snapshot-task", r.tags);
   CH_ASSIGN(body, client.ec2(region, "ImportSnapshot", p));
   pugi::xml_document doc;
-  CH_TRY(ec2xml::parse(what, body, &doc));
-  std::string id = ec2xml::text(ec2xml::root(doc), "importTaskId");
+  CH_TRY(parse_aws_xml(body, doc, what));
+  std::string id = ec2xml::text(xml_root(doc), "importTaskId");
   if (id.empty()) return Error{what + ": the answer has no importTaskId"};
   return id;
 }
@@ -181,10 +181,10 @@ Result<std::vector<Ec2ImportSnapshotTask>> ec2_describe_import_snapshot_tasks(
     if (!token.empty()) p.emplace_back("NextToken", token);
     CH_ASSIGN(body, client.ec2(region, "DescribeImportSnapshotTasks", p));
     pugi::xml_document doc;
-    CH_TRY(ec2xml::parse(what, body, &doc));
-    for (pugi::xml_node item : ec2xml::items(ec2xml::root(doc), "importSnapshotTaskSet"))
+    CH_TRY(parse_aws_xml(body, doc, what));
+    for (pugi::xml_node item : ec2xml::items(xml_root(doc), "importSnapshotTaskSet"))
       out.push_back(ec2xml::import_task(item));
-    std::string next = ec2xml::text(ec2xml::root(doc), "nextToken");
+    std::string next = ec2xml::text(xml_root(doc), "nextToken");
     if (next.empty() || next == token) break;
     token = next;
   }
@@ -252,9 +252,9 @@ Result<std::vector<std::string>> ec2_describe_regions(AwsClient& client, const s
   ec2xml::add_filter(&p, &n, "opt-in-status", {"opt-in-not-required", "opted-in"});
   CH_ASSIGN(body, client.ec2(region, "DescribeRegions", p));
   pugi::xml_document doc;
-  CH_TRY(ec2xml::parse(what, body, &doc));
+  CH_TRY(parse_aws_xml(body, doc, what));
   std::vector<std::string> out;
-  for (pugi::xml_node item : ec2xml::items(ec2xml::root(doc), "regionInfo")) {
+  for (pugi::xml_node item : ec2xml::items(xml_root(doc), "regionInfo")) {
     // The filter already did this on AWS; emulators may ignore it.
     std::string status = ec2xml::text(item, "optInStatus");
     if (!status.empty() && status != "opt-in-not-required" && status != "opted-in") continue;

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "clouds/aws/ec2.h"
-#include "clouds/aws/ec2_test_env.h"
+#include "tests/test_aws_env.h"
 #include "tests/test_http_server.h"
 
 namespace ch {

@@ -2,16 +2,10 @@
 
 #include <cctype>
 #include <cstdlib>
-#include <cstring>
 
 namespace ch::ec2xml {
 
 namespace {
-
-std::string_view local_name(const char* name) {
-  const char* colon = std::strrchr(name, ':');
-  return colon ? std::string_view(colon + 1) : std::string_view(name);
-}
 
 std::string trim(std::string_view s) {
   size_t b = 0, e = s.size();
@@ -22,24 +16,8 @@ std::string trim(std::string_view s) {
 
 }  // namespace
 
-Status parse(const std::string& what, const std::string& body, pugi::xml_document* doc) {
-  pugi::xml_parse_result r = doc->load_buffer(body.data(), body.size());
-  if (!r) return Error{what + ": unreadable XML answer: " + r.description()};
-  if (!doc->document_element()) return Error{what + ": empty XML answer"};
-  return {};
-}
-
-pugi::xml_node root(const pugi::xml_document& doc) { return doc.document_element(); }
-
-pugi::xml_node child(pugi::xml_node node, std::string_view name) {
-  for (pugi::xml_node c = node.first_child(); c; c = c.next_sibling()) {
-    if (c.type() == pugi::node_element && local_name(c.name()) == name) return c;
-  }
-  return {};
-}
-
 std::string text(pugi::xml_node node, std::string_view name) {
-  pugi::xml_node c = child(node, name);
+  pugi::xml_node c = xml_child(node, name);
   return c ? trim(c.text().get()) : std::string();
 }
 
@@ -50,12 +28,7 @@ bool flag(pugi::xml_node node, std::string_view name) {
 }
 
 std::vector<pugi::xml_node> items(pugi::xml_node node, std::string_view name) {
-  std::vector<pugi::xml_node> out;
-  pugi::xml_node set = child(node, name);
-  for (pugi::xml_node c = set.first_child(); c; c = c.next_sibling()) {
-    if (c.type() == pugi::node_element && local_name(c.name()) == "item") out.push_back(c);
-  }
-  return out;
+  return xml_children(xml_child(node, name), "item");
 }
 
 AwsTags tags(pugi::xml_node node) {
@@ -96,7 +69,7 @@ Ec2Image image(pugi::xml_node item) {
   image.name = text(item, "name");
   image.description = text(item, "description");
   image.state = text(item, "imageState");
-  image.state_reason = text(child(item, "stateReason"), "message");
+  image.state_reason = text(xml_child(item, "stateReason"), "message");
   image.owner_id = text(item, "imageOwnerId");
   image.architecture = text(item, "architecture");
   image.creation_date = text(item, "creationDate");
@@ -113,7 +86,7 @@ Ec2Image image(pugi::xml_node item) {
   for (pugi::xml_node bd : items(item, "blockDeviceMapping")) {
     Ec2BlockDevice device;
     device.device_name = text(bd, "deviceName");
-    pugi::xml_node ebs = child(bd, "ebs");
+    pugi::xml_node ebs = xml_child(bd, "ebs");
     device.snapshot_id = text(ebs, "snapshotId");
     device.volume_size_gib = static_cast<uint32_t>(std::strtoul(text(ebs, "volumeSize").c_str(), nullptr, 10));
     device.volume_type = text(ebs, "volumeType");
@@ -142,7 +115,7 @@ Ec2ImportSnapshotTask import_task(pugi::xml_node item) {
   Ec2ImportSnapshotTask t;
   t.task_id = text(item, "importTaskId");
   t.description = text(item, "description");
-  pugi::xml_node d = child(item, "snapshotTaskDetail");
+  pugi::xml_node d = xml_child(item, "snapshotTaskDetail");
   t.status = text(d, "status");
   t.status_message = text(d, "statusMessage");
   t.progress = text(d, "progress");

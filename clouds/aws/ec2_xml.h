@@ -1,10 +1,9 @@
 // Reading EC2 query-API answers and spelling its parameters; shared by
 // ec2_images.cc and ec2_snapshots.cc (and their tests) only.
 //
-// Answers are matched by element local name: AWS puts everything in the
-// default namespace http://ec2.amazonaws.com/doc/2016-11-15/, but a proxy or
-// emulator may add a prefix or drop the namespace. Lists are <xxxSet> (or
-// <blockDeviceMapping>, <launchPermission>) elements holding <item>s.
+// Documents are parsed and elements matched by local name with
+// clouds/aws/aws_xml.h. Lists are <xxxSet> (or <blockDeviceMapping>,
+// <launchPermission>) elements holding <item>s.
 #pragma once
 
 #include <string>
@@ -14,23 +13,14 @@
 
 #include <pugixml.hpp>
 
-#include "base/result.h"
+#include "clouds/aws/aws_xml.h"
 #include "clouds/aws/ec2.h"
 
 namespace ch::ec2xml {
 
 using Params = std::vector<std::pair<std::string, std::string>>;
 
-// Parses BODY; the error names WHAT ("EC2 DescribeImages (us-east-1):
-// unreadable XML answer: <pugixml reason>").
-Status parse(const std::string& what, const std::string& body, pugi::xml_document* doc);
-
-// The root element of DOC.
-pugi::xml_node root(const pugi::xml_document& doc);
-
-// The first child element of NODE whose local name is NAME (null if none).
-pugi::xml_node child(pugi::xml_node node, std::string_view name);
-// Its text, trimmed; "" when absent.
+// The text of NODE's child NAME (aws_xml.h xml_child), trimmed; "" when absent.
 std::string text(pugi::xml_node node, std::string_view name);
 // "true" (case-insensitive) → true; anything else false.
 bool flag(pugi::xml_node node, std::string_view name);

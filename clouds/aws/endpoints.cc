@@ -7,20 +7,13 @@
 #include <cctype>
 #include <charconv>
 
+#include "clouds/http/ascii_case.h"
+
 extern char** environ;
 
 namespace ch {
 
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  return true;
-}
 
 bool starts_with(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
@@ -149,7 +142,7 @@ std::string AwsEnv::get(std::string_view name) const {
 Result<AwsEndpoint> resolve_aws_endpoint(AwsService service, std::string_view region,
                                          const AwsEnv& env, std::string_view bucket,
                                          std::string_view profile_endpoint_url) {
-  if (!iequals(env.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"), "true")) {
+  if (!ascii_iequals(env.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"), "true")) {
     const std::string service_var = "AWS_ENDPOINT_URL_" + std::string(aws_service_env_suffix(service));
     std::string url = env.get(service_var);
     std::string from = service_var;

@@ -8,7 +8,7 @@
 #include <utility>
 
 #include "clouds/aws/s3_multipart.h"
-#include "clouds/aws/s3_xml.h"
+#include "clouds/aws/aws_xml.h"
 #include "clouds/signing/sigv4.h"
 #include "helper/output.h"
 
@@ -239,7 +239,7 @@ Result<std::vector<S3MultipartUpload>> s3_list_uploads(AwsClient& client, const 
     if (!id_marker.empty()) call.request.query.push_back({"upload-id-marker", id_marker});
     CH_ASSIGN(resp, client.rest(call));
     pugi::xml_document doc;
-    CH_TRY(parse_s3_xml(resp.body, doc, what));
+    CH_TRY(parse_aws_xml(resp.body, doc, what));
     pugi::xml_node root = xml_root(doc);
     for (pugi::xml_node u : xml_children(root, "Upload")) {
       out.push_back({xml_child_text(u, "Key"), xml_child_text(u, "UploadId"),
@@ -323,7 +323,7 @@ Result<std::string> s3_bucket_region(AwsClient& client, const std::string& bucke
   loc.request.query.push_back({"location", ""});
   CH_ASSIGN(lresp, client.rest(loc));
   pugi::xml_document doc;
-  CH_TRY(parse_s3_xml(lresp.body, doc, loc.what));
+  CH_TRY(parse_aws_xml(lresp.body, doc, loc.what));
   std::string constraint = xml_root(doc).text().as_string();
   // S3: an empty constraint means us-east-1, and "EU" is eu-west-1's legacy name.
   if (constraint.empty() || constraint == "null") return std::string("us-east-1");

@@ -10,8 +10,10 @@
 #include <thread>
 #include <utility>
 
-#include "clouds/aws/s3_xml.h"
+#include "clouds/aws/aws_xml.h"
+#include "clouds/http/ascii_case.h"
 #include "clouds/http/retry.h"
+#include "clouds/signing/digest.h"
 #include "clouds/signing/sigv4.h"
 #include "helper/output.h"
 
@@ -37,35 +39,13 @@ std::string finish(EVP_MD_CTX* ctx, std::string* raw) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   CH_CHECK(EVP_DigestFinal_ex(ctx, out, &len) == 1);
-  static const char kHex[] = "0123456789abcdef";
-  std::string hex(len * 2, '0');
-  for (unsigned i = 0; i < len; ++i) {
-    hex[2 * i] = kHex[out[i] >> 4];
-    hex[2 * i + 1] = kHex[out[i] & 15];
-  }
   if (raw) raw->assign(reinterpret_cast<const char*>(out), len);
-  return hex;
-}
-
-std::string base64(std::string_view raw) {
-  std::string out(4 * ((raw.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(raw.data()), static_cast<int>(raw.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
+  return hex_encode({out, len});
 }
 
 std::string unquote(std::string s) {
   if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
   return s;
-}
-
-std::string lowercase(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
 }
 
 bool printable_ascii(std::string_view s) {
@@ -124,7 +104,7 @@ Result<RangeDigests> digest_file_range(const File& file, uint64_t offset, uint64
   RangeDigests d;
   std::string raw;
   d.md5_hex = finish(md5.get(), &raw);
-  d.md5_base64 = base64(raw);
+  d.md5_base64 = base64_encode(bytes_of(raw));
   d.sha256_hex = finish(sha.get(), nullptr);
   return d;
 }
@@ -134,7 +114,7 @@ std::string content_md5(std::string_view bytes) {
   CH_CHECK(EVP_DigestUpdate(md5.get(), bytes.data(), bytes.size()) == 1);
   std::string raw;
   finish(md5.get(), &raw);
-  return base64(raw);
+  return base64_encode(bytes_of(raw));
 }
 
 Status check_s3_object_options(const S3UploadOptions& o) {
@@ -181,8 +161,8 @@ std::vector<HttpHeader> s3_object_headers(const S3UploadOptions& o) {
     h.push_back({"x-amz-tagging", tagging});
   }
   for (const auto& [name, value] : o.metadata) {
-    if (lowercase(name) == "sha256" && !o.sha256.empty()) continue;  // the field wins
-    h.push_back({"x-amz-meta-" + lowercase(name), value});
+    if (ascii_lowercase(name) == "sha256" && !o.sha256.empty()) continue;  // the field wins
+    h.push_back({"x-amz-meta-" + ascii_lowercase(name), value});
   }
   if (!o.sha256.empty()) h.push_back({"x-amz-meta-sha256", o.sha256});
   return h;
@@ -195,7 +175,7 @@ Result<std::string> s3_create_multipart_upload(AwsClient& client, const std::str
   call.request.headers = s3_object_headers(options);
   CH_ASSIGN(resp, client.rest(call));
   pugi::xml_document doc;
-  CH_TRY(parse_s3_xml(resp.body, doc, call.what));
+  CH_TRY(parse_aws_xml(resp.body, doc, call.what));
   std::string id = xml_child_text(xml_root(doc), "UploadId");
   if (id.empty()) return Error{call.what + ": no UploadId in the response"};
   return id;
@@ -233,7 +213,7 @@ Result<std::vector<S3Part>> s3_list_parts(AwsClient& client, const std::string& 
     if (!marker.empty()) call.request.query.push_back({"part-number-marker", marker});
     CH_ASSIGN(resp, client.rest(call));
     pugi::xml_document doc;
-    CH_TRY(parse_s3_xml(resp.body, doc, call.what));
+    CH_TRY(parse_aws_xml(resp.body, doc, call.what));
     pugi::xml_node root = xml_root(doc);
     for (pugi::xml_node p : xml_children(root, "Part")) {
       S3Part part;
@@ -271,7 +251,7 @@ Result<S3Object> s3_complete_multipart_upload(AwsClient& client, const std::stri
   for (int attempt = 1;; ++attempt) {
     CH_ASSIGN(answer, client.rest(call));
     resp = std::move(answer);
-    CH_TRY(parse_s3_xml(resp.body, doc, call.what));
+    CH_TRY(parse_aws_xml(resp.body, doc, call.what));
     root = xml_root(doc);
     // S3: Complete may answer 200 and still fail, with an <Error> document
     // (it sends 200 early to keep the connection alive while it assembles

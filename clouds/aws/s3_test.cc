@@ -1,40 +1,28 @@
-// S3 against a real moto_server: CLOUD_HELPER_AWS_ENDPOINT when the shared
-// harness provides one, else a moto_server this suite starts on loopback
-// (47110, or a free port when that one is taken) and stops at the end.
-// Every test works in buckets of its own, so tests never see each other's
-// objects or uploads. boto3 (the pyenv python) is the outside oracle for
+// S3 against moto behind the gap proxy (CLOUD_HELPER_AWS_ENDPOINT,
+// tests/test_aws_env.h). Every test works in buckets of its own, so tests
+// never see each other's objects or uploads. boto3 is the outside oracle for
 // what landed on the server.
 //
 // moto verifies neither Content-MD5 nor the signed payload hash (checked:
-// wrong values are accepted), so the digests we send are checked here
-// against OpenSSL-independent values (formats/checksum) and the part ETags
-// moto computes from the bytes it received.
+// wrong values are accepted; the gap proxy checks some), so the digests we
+// send are checked here against OpenSSL-independent values (formats/checksum)
+// and the part ETags moto computes from the bytes it received.
 #include "clouds/aws/s3.h"
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "base/file.h"
-#include "clouds/aws/credentials.h"
 #include "clouds/aws/s3_multipart.h"
 #include "formats/checksum.h"
+#include "tests/test_aws_env.h"
 #include "tests/test_util.h"
 
 namespace ch {
@@ -45,115 +33,35 @@ using ::testing::StartsWith;
 
 constexpr uint64_t kMiB = 1ull << 20;
 
-std::string digest_of(const std::string& data, const std::string& algorithm) {
-  auto d = checksum_bytes({reinterpret_cast<const uint8_t*>(data.data()), data.size()}, {algorithm});
-  CH_CHECK(d.ok());
-  return (*d)[0].hex;
-}
-
 std::string file_sha256(const std::string& path) {
   auto d = checksum_file(path, {"sha256"});
   CH_CHECK(d.ok());
   return (*d)[0].hex;
 }
 
-bool port_free(uint16_t port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  close(fd);
-  return ok;
-}
-
-uint16_t any_free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  CH_CHECK(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
-class S3Test : public ::testing::Test {
+class S3Test : public test::AwsTest {
  protected:
-  static void SetUpTestSuite() {
-    const char* given = std::getenv("CLOUD_HELPER_AWS_ENDPOINT");
-    if (given != nullptr && *given != '\0') {
-      endpoint_ = given;
-    } else {
-      uint16_t port = port_free(47110) ? 47110 : any_free_port();
-      endpoint_ = "http://127.0.0.1:" + std::to_string(port);
-      moto_pid_ = fork();
-      CH_CHECK(moto_pid_ >= 0);
-      if (moto_pid_ == 0) {
-        setpgid(0, 0);  // its own group: the pyenv shim and python die together
-        FILE* null = freopen("/dev/null", "w", stdout);
-        null = freopen("/dev/null", "w", stderr);
-        (void)null;
-        std::string p = std::to_string(port);
-        execlp("moto_server", "moto_server", "-H", "127.0.0.1", "-p", p.c_str(), nullptr);
-        _exit(127);
-      }
-      setpgid(moto_pid_, moto_pid_);
-    }
-    HttpClient http;
-    auto probe = request_from_url(endpoint_ + "/");
-    CH_CHECK(probe.ok());
-    for (int i = 0; i < 200; ++i) {  // moto takes one to three seconds to start
-      auto r = http.send(*probe);
-      if (r.ok() && r->status == 200) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    FAIL() << "moto_server did not answer at " << endpoint_;
-  }
-
-  static void TearDownTestSuite() {
-    if (moto_pid_ > 0) {
-      kill(-moto_pid_, SIGTERM);
-      waitpid(moto_pid_, nullptr, 0);
-      moto_pid_ = -1;
-    }
-  }
-
   void SetUp() override {
-    AwsEnv env;
-    env.vars["AWS_ENDPOINT_URL"] = endpoint_;
-    env.home = home_.path();
-    credentials_ = static_aws_credentials({"test", "testsecret", ""}, "test");
+    test::AwsTest::SetUp();
+    if (HasFatalFailure()) return;
     RetryPolicy retry;
     retry.max_attempts = 3;
     retry.base_delay = std::chrono::milliseconds(10);
     retry.max_delay = std::chrono::milliseconds(50);
-    client_ = std::make_unique<AwsClient>(http_, *credentials_, env, retry);
+    aws_ = std::make_unique<test::AwsTestClient>(aws().endpoint, test::AwsKeys{"test", "testsecret"}, retry);
+    client_ = aws_->client.get();
     bucket_ = new_bucket();
   }
 
-  // A fresh bucket in us-east-1, unique to this process and test.
+  // A fresh bucket, unique to this test and run.
   std::string new_bucket(const std::string& region = "us-east-1") {
-    static std::atomic<int> n{0};
-    std::string name = "ch-s3test-" + std::to_string(getpid()) + "-" + std::to_string(n++);
+    std::string name = test::unique_name("s3");
     Status st = s3_create_bucket(*client_, region, name);
     EXPECT_TRUE(st.ok()) << st.message();
     return name;
   }
 
   S3Url url(const std::string& key) { return S3Url{bucket_, key}; }
-
-  // Runs PY (a statement list using `s3`, a boto3 client on the endpoint)
-  // and returns its stdout.
-  test::CommandResult boto3(const std::string& py) {
-    std::string script =
-        "import boto3, hashlib, sys\n"
-        "s3 = boto3.client('s3', endpoint_url='" + endpoint_ + "', region_name='us-east-1',"
-        " aws_access_key_id='test', aws_secret_access_key='testsecret')\n" + py;
-    return test::run_command("python3 -c " + test::shell_quote(script) + " 2>&1");
-  }
 
   // Compares the object's bytes with PATH's, streaming both.
   void expect_object_equals_file(const S3Url& u, const std::string& path) {
@@ -179,18 +87,11 @@ class S3Test : public ::testing::Test {
     return path;
   }
 
-  static std::string endpoint_;
-  static pid_t moto_pid_;
-  test::TempDir home_;
   test::TempDir dir_;
-  HttpClient http_;
-  std::unique_ptr<AwsCredentialProvider> credentials_;
-  std::unique_ptr<AwsClient> client_;
+  std::unique_ptr<test::AwsTestClient> aws_;
+  AwsClient* client_ = nullptr;
   std::string bucket_;
 };
-
-std::string S3Test::endpoint_;
-pid_t S3Test::moto_pid_ = -1;
 
 // ---------------------------------------------------------------------------
 // Pure functions
@@ -280,8 +181,8 @@ TEST(S3DigestTest, RangeDigestsMatchIndependentHashes) {
   ASSERT_TRUE(file->pread_full(off, bytes.data(), len).ok());
   auto d = digest_file_range(*file, off, len);
   ASSERT_TRUE(d.ok()) << d.message();
-  EXPECT_EQ(d->md5_hex, digest_of(bytes, "md5"));
-  EXPECT_EQ(d->sha256_hex, digest_of(bytes, "sha256"));
+  EXPECT_EQ(d->md5_hex, test::digest_hex(bytes, "md5"));
+  EXPECT_EQ(d->sha256_hex, test::digest_hex(bytes, "sha256"));
   EXPECT_EQ(d->md5_base64, content_md5(bytes));
   // RFC 1321 test suite: MD5("abc") = 900150983cd24fb0d6963f7d28e17f72.
   EXPECT_EQ(content_md5("abc"), "kAFQmDzST7DWlj99KOF/cg==");
@@ -373,7 +274,7 @@ TEST_F(S3Test, EmptyFileAndSmallSidecars) {
 
   auto put = s3_put_object_bytes(*client_, "us-east-1", url("disk.raw.sha256"), "abc  disk.raw\n", "text/plain");
   ASSERT_TRUE(put.ok()) << put.message();
-  EXPECT_EQ(put->etag, digest_of("abc  disk.raw\n", "md5"));
+  EXPECT_EQ(put->etag, test::digest_hex("abc  disk.raw\n", "md5"));
   EXPECT_EQ(*s3_get_object_bytes(*client_, "us-east-1", url("disk.raw.sha256")), "abc  disk.raw\n");
   ASSERT_TRUE(s3_delete_object(*client_, "us-east-1", url("disk.raw.sha256")).ok());
   auto gone = s3_head_object(*client_, "us-east-1", url("disk.raw.sha256"));
@@ -416,12 +317,12 @@ TEST_F(S3Test, MultipartUploadOfSparseFileReadsBackEqual) {
   EXPECT_THAT(r->object.etag, ::testing::EndsWith("-15"));
 
   expect_object_equals_file(url("images/disk.raw"), path);
-  auto py = boto3(
+  auto py = aws().boto3(
       "b = s3.get_object(Bucket='" + bucket_ + "', Key='images/disk.raw')['Body'].read()\n"
       "print(len(b), hashlib.sha256(b).hexdigest())\n"
       "print(s3.get_object_tagging(Bucket='" + bucket_ + "', Key='images/disk.raw')['TagSet'])\n");
-  ASSERT_EQ(py.exit_code, 0) << py.output;
-  EXPECT_EQ(py.output, std::to_string(size) + " " + file_sha256(path) + "\n" +
+  ASSERT_TRUE(py.ok()) << py.message();
+  EXPECT_EQ(*py, std::to_string(size) + " " + file_sha256(path) + "\n" +
                            "[{'Key': 'project', 'Value': 'cloud helper'}]\n");
   auto uploads = s3_list_uploads(*client_, "us-east-1", bucket_);
   ASSERT_TRUE(uploads.ok());
@@ -630,9 +531,9 @@ TEST_F(S3Test, KeysWithSpecialCharactersRoundTrip) {
     expect_object_equals_file(url(key + ".multi"), big);
   }
   // The keys on the server are exactly ours (nothing double-encoded).
-  auto py = boto3("for o in s3.list_objects_v2(Bucket='" + bucket_ + "')['Contents']:\n"
-                  "    sys.stdout.buffer.write(o['Key'].encode() + b'\\n')\n");
-  ASSERT_EQ(py.exit_code, 0) << py.output;
+  auto py = aws().boto3("for o in s3.list_objects_v2(Bucket='" + bucket_ + "')['Contents']:\n"
+                        "    sys.stdout.buffer.write(o['Key'].encode() + b'\\n')\n");
+  ASSERT_TRUE(py.ok()) << py.message();
   std::vector<std::string> all;
   for (const std::string& k : keys) {
     all.push_back(k);
@@ -641,7 +542,7 @@ TEST_F(S3Test, KeysWithSpecialCharactersRoundTrip) {
   std::sort(all.begin(), all.end());
   std::string want;
   for (const std::string& k : all) want += k + "\n";
-  EXPECT_EQ(py.output, want);
+  EXPECT_EQ(*py, want);
 }
 
 TEST_F(S3Test, BucketRegionAndCreation) {

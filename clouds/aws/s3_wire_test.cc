@@ -18,7 +18,6 @@
 #include "clouds/aws/credentials.h"
 #include "clouds/aws/s3.h"
 #include "clouds/aws/s3_multipart.h"
-#include "formats/checksum.h"
 #include "tests/test_http_server.h"
 #include "tests/test_util.h"
 
@@ -29,12 +28,6 @@ using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
 constexpr uint64_t kMiB = 1ull << 20;
-
-std::string hex_digest(const std::string& data, const std::string& algorithm) {
-  auto d = checksum_bytes({reinterpret_cast<const uint8_t*>(data.data()), data.size()}, {algorithm});
-  CH_CHECK(d.ok());
-  return (*d)[0].hex;
-}
 
 bool has(const std::string& target, const std::string& part) { return target.find(part) != std::string::npos; }
 
@@ -72,7 +65,7 @@ class S3WireTest : public ::testing::Test {
           resp.body = fail_body;
           return resp;
         }
-        resp.headers.push_back({"ETag", "\"" + hex_digest(r.body, "md5") + "\""});
+        resp.headers.push_back({"ETag", "\"" + test::digest_hex(r.body, "md5") + "\""});
       } else if (r.method == "POST" && has(r.target, "uploadId=UP1")) {
         size_t n = std::min<size_t>(completes_++, complete_bodies.size() - 1);
         resp.body = complete_bodies[n];
@@ -145,7 +138,7 @@ TEST_F(S3WireTest, PartsCarryContentMd5AndTheirSignedSha256) {
     EXPECT_EQ(p.body, expected) << "part " << number;
     EXPECT_EQ(p.header("Content-MD5"), content_md5(expected));
     // The real hash, signed: S3 verifies it (never UNSIGNED-PAYLOAD).
-    EXPECT_EQ(p.header("x-amz-content-sha256"), hex_digest(expected, "sha256"));
+    EXPECT_EQ(p.header("x-amz-content-sha256"), test::digest_hex(expected, "sha256"));
     EXPECT_THAT(p.header("Authorization"), HasSubstr("x-amz-content-sha256"));
     EXPECT_THAT(p.target, HasSubstr("uploadId=UP1"));
   }
@@ -157,7 +150,7 @@ TEST_F(S3WireTest, PartsCarryContentMd5AndTheirSignedSha256) {
     std::string bytes(std::min<uint64_t>(5 * kMiB, 11 * kMiB + 3 - offset), '\0');
     ASSERT_TRUE(file->pread_full(offset, bytes.data(), bytes.size()).ok());
     list += "<Part><PartNumber>" + std::to_string(n) + "</PartNumber><ETag>\"" +
-            hex_digest(bytes, "md5") + "\"</ETag></Part>";
+            test::digest_hex(bytes, "md5") + "\"</ETag></Part>";
   }
   EXPECT_EQ(completes[0].body,
             "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">" + list +
@@ -167,7 +160,7 @@ TEST_F(S3WireTest, PartsCarryContentMd5AndTheirSignedSha256) {
 TEST_F(S3WireTest, SinglePutCarriesDigestsAndHeaders) {
   server_.set_handler([](const test::ReceivedRequest& r) {
     test::ScriptedResponse resp;
-    resp.headers.push_back({"ETag", "\"" + hex_digest(r.body, "md5") + "\""});
+    resp.headers.push_back({"ETag", "\"" + test::digest_hex(r.body, "md5") + "\""});
     resp.headers.push_back({"x-amz-version-id", "v7"});
     return resp;
   });
@@ -183,7 +176,7 @@ TEST_F(S3WireTest, SinglePutCarriesDigestsAndHeaders) {
   EXPECT_EQ(reqs[0].method, "PUT");
   EXPECT_EQ(reqs[0].target, "/bucket/a%2Bb.raw");
   EXPECT_EQ(reqs[0].header("Content-MD5"), content_md5(reqs[0].body));
-  EXPECT_EQ(reqs[0].header("x-amz-content-sha256"), hex_digest(reqs[0].body, "sha256"));
+  EXPECT_EQ(reqs[0].header("x-amz-content-sha256"), test::digest_hex(reqs[0].body, "sha256"));
   EXPECT_EQ(reqs[0].header("Content-Type"), "application/octet-stream");
   EXPECT_EQ(reqs[0].header("x-amz-tagging"), "k=v%20w");
   EXPECT_EQ(reqs[0].body.size(), 1000u);
@@ -193,7 +186,7 @@ TEST_F(S3WireTest, ForbiddenHeadStillUploads) {
   server_.set_handler([](const test::ReceivedRequest& r) {
     test::ScriptedResponse resp;
     if (r.method == "HEAD") resp.status = 403;
-    if (r.method == "PUT") resp.headers.push_back({"ETag", "\"" + hex_digest(r.body, "md5") + "\""});
+    if (r.method == "PUT") resp.headers.push_back({"ETag", "\"" + test::digest_hex(r.body, "md5") + "\""});
     return resp;
   });
   std::string path = make_file(100);

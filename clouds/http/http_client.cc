@@ -28,6 +28,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "clouds/http/ascii_case.h"
 #include "clouds/http/http_log.h"
 #include "clouds/http/http_url.h"
 #include "helper/output.h"
@@ -50,15 +51,6 @@ constexpr long kTcpKeepIntervalSeconds = 15;
 constexpr long kUploadBufferBytes = 512 * 1024;
 constexpr long kDownloadBufferBytes = 512 * 1024;
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
-
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() &&
@@ -69,7 +61,7 @@ std::string_view trim(std::string_view s) {
 
 const HttpHeader* find_header(const std::vector<HttpHeader>& headers, std::string_view name) {
   for (const HttpHeader& h : headers)
-    if (iequals(h.name, name)) return &h;
+    if (ascii_iequals(h.name, name)) return &h;
   return nullptr;
 }
 

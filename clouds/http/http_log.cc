@@ -2,24 +2,12 @@
 
 #include <vector>
 
+#include "clouds/http/ascii_case.h"
 #include "clouds/http/http_url.h"
 
 namespace ch {
 
 namespace {
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
-
-bool istarts_with(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
 
 void append_headers(std::string& line, const std::vector<HttpHeader>& headers) {
   for (const HttpHeader& h : headers) {
@@ -42,9 +30,9 @@ bool is_secret_header(std::string_view name) {
   for (std::string_view n :
        {"Authorization", "Proxy-Authorization", "X-Amz-Security-Token", "Cookie", "Set-Cookie",
         "X-Auth-Token", "Ocp-Apim-Subscription-Key", "x-ms-copy-source-authorization"})
-    if (iequals(name, n)) return true;
-  return istarts_with(name, "x-amz-server-side-encryption-customer-key") ||
-         istarts_with(name, "x-amz-copy-source-server-side-encryption-customer-key");
+    if (ascii_iequals(name, n)) return true;
+  return ascii_istarts_with(name, "x-amz-server-side-encryption-customer-key") ||
+         ascii_istarts_with(name, "x-amz-copy-source-server-side-encryption-customer-key");
 }
 
 std::string request_debug_line(const HttpRequest& request, uint64_t body_bytes) {

@@ -3,20 +3,12 @@
 #include <string_view>
 
 #include "base/result.h"
+#include "clouds/http/ascii_case.h"
 #include "clouds/http/http_client.h"
 
 namespace ch {
 
 namespace {
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
 
 bool unreserved(unsigned char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
@@ -99,7 +91,7 @@ bool is_secret_query_key(std::string_view key) {
   for (std::string_view k :
        {"X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token", "X-Goog-Signature",
         "X-Goog-Credential", "sig", "Signature", "token", "access_token"})
-    if (iequals(key, k)) return true;
+    if (ascii_iequals(key, k)) return true;
   return false;
 }
 
@@ -153,7 +145,7 @@ Result<HttpRequest> request_from_url(std::string_view url) {
     return bad_url(url, "no scheme (expected http:// or https://)");
   HttpRequest r;
   r.scheme.clear();
-  for (char c : url.substr(0, sep)) r.scheme.push_back(lower(c));
+  for (char c : url.substr(0, sep)) r.scheme.push_back(ascii_lower(c));
   if (r.scheme != "http" && r.scheme != "https")
     return bad_url(url, "scheme must be http or https");
   std::string_view rest = url.substr(sep + 3);

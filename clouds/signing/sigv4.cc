@@ -20,6 +20,8 @@
 #include <utility>
 #include <vector>
 
+#include "clouds/http/ascii_case.h"
+
 namespace ch {
 
 namespace {
@@ -30,16 +32,6 @@ constexpr uint64_t kMaxExpires = 604800;  // SigV4 presigned URLs: at most 7 day
 
 using Mac = std::array<unsigned char, 32>;
 
-std::string hex(const unsigned char* p, size_t n) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string out(n * 2, '0');
-  for (size_t i = 0; i < n; ++i) {
-    out[2 * i] = kHex[p[i] >> 4];
-    out[2 * i + 1] = kHex[p[i] & 15];
-  }
-  return out;
-}
-
 Mac hmac(const void* key, size_t key_len, std::string_view data) {
   Mac out{};
   unsigned int len = 0;
@@ -48,21 +40,6 @@ Mac hmac(const void* key, size_t key_len, std::string_view data) {
                           out.data(), &len);
   CH_CHECK(r != nullptr && len == out.size());
   return out;
-}
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string lowercase(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = lower(c);
-  return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
 }
 
 // RFC 9110 token characters.
@@ -176,7 +153,7 @@ struct CanonicalHeaders {
 CanonicalHeaders canonical_headers(const std::vector<HttpHeader>& headers) {
   std::vector<std::pair<std::string, std::string>> items;
   for (const HttpHeader& h : headers) {
-    std::string name = lowercase(h.name);
+    std::string name = ascii_lowercase(h.name);
     if (unsigned_header(name)) continue;
     items.emplace_back(std::move(name), canonical_header_value(h.value));
   }
@@ -202,7 +179,7 @@ CanonicalHeaders canonical_headers(const std::vector<HttpHeader>& headers) {
 
 bool has_header(const std::vector<HttpHeader>& headers, std::string_view name) {
   return std::any_of(headers.begin(), headers.end(),
-                     [&](const HttpHeader& h) { return iequals(h.name, name); });
+                     [&](const HttpHeader& h) { return ascii_iequals(h.name, name); });
 }
 
 uint16_t default_port(std::string_view scheme) { return scheme == "http" ? 80 : 443; }
@@ -225,7 +202,7 @@ std::string compute_signature(std::string_view secret, std::string_view date,
   Mac k_signing = hmac(k_service.data(), k_service.size(), "aws4_request");
   Mac sig = hmac(k_signing.data(), k_signing.size(), string_to_sign);
   for (Mac* k : {&k_date, &k_region, &k_service, &k_signing}) OPENSSL_cleanse(k->data(), k->size());
-  return hex(sig.data(), sig.size());
+  return hex_encode(sig);
 }
 
 Status validate(const HttpRequest& r, const AwsCredentials& c, std::string_view region,
@@ -310,14 +287,6 @@ std::string amz_date(std::chrono::sys_seconds time) {
                 static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
                 static_cast<int>(hms.seconds().count()));
   return buf;
-}
-
-std::string sha256_hex(std::string_view bytes) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  int ok = EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr);
-  CH_CHECK(ok == 1);
-  return hex(md, len);
 }
 
 SigningOptions s3_signing_options(SignatureLocation location) {

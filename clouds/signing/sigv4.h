@@ -30,6 +30,7 @@
 
 #include "base/result.h"
 #include "clouds/http_request.h"
+#include "clouds/signing/digest.h"  // sha256_hex, the payload hash
 
 namespace ch {
 
@@ -107,8 +108,5 @@ std::string request_url(const HttpRequest& request);
 
 // "20150830T123600Z"; empty outside years 1970..9999.
 std::string amz_date(std::chrono::sys_seconds time);
-
-// Lowercase hex SHA-256 of bytes.
-std::string sha256_hex(std::string_view bytes);
 
 }  // namespace ch

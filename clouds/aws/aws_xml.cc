@@ -1,4 +1,4 @@
-#include "clouds/aws/s3_xml.h"
+#include "clouds/aws/aws_xml.h"
 
 namespace ch {
 
@@ -12,7 +12,7 @@ std::string_view local_name(pugi::xml_node node) {
 
 }  // namespace
 
-Status parse_s3_xml(const std::string& body, pugi::xml_document& doc, const std::string& what) {
+Status parse_aws_xml(const std::string& body, pugi::xml_document& doc, const std::string& what) {
   pugi::xml_parse_result r = doc.load_buffer(body.data(), body.size());
   if (!r) {
     return Error{what + ": malformed XML in the response: " + r.description() + " at offset " +
