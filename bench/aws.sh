@@ -8,8 +8,8 @@
 #   task     ours                                 peer / reference              target
 #   upload   cloud_helper upload (1 GiB file)     aws s3 cp (same file, moto)   time <= 0.7x
 #   ebs      cloud_helper import (ebs-direct) of  —                             only non-zero blocks sent,
-#            bench/work/img.raw (6 GiB ext4)                                    peak RSS <= 256 MiB
-#   publish  publish to 16 regions                publish to 1 region           time <= 2x
+#            bench/work/disk-full.raw (6 GiB ext4)                                    peak RSS <= 256 MiB
+#   publish  publish to 16 regions                publish to 1 region (a copy)  time <= 2x
 #
 # Usage: bench/aws.sh [--runs N] [--quick]   (--quick: 256 MiB upload, 1 run)
 # Writes bench/aws-results.md. Needs build/cloud_helper, awscli and moto.
@@ -72,8 +72,8 @@ up_ratio=$(python3 -c "print(f'{$o/$p:.2f}')")
 
 # ---- ebs-direct import of the bench image (through the gap proxy)
 export AWS_ENDPOINT_URL=http://127.0.0.1:$base
-img=$here/work/img.raw
-ebs_line="skipped: bench/work/img.raw missing (bash bench/make_image.sh)"
+img=$here/work/disk-full.raw
+ebs_line="skipped: bench/work/disk-full.raw missing (bash bench/make_image.sh)"
 if ((quick)); then img=$work/quick.raw; truncate -s 1G "$img"; dd if=/dev/urandom of="$img" bs=1M count=100 seek=300 conv=notrunc 2>/dev/null; fi
 if [[ -f $img ]]; then
   cat >"$work/ebs.yaml" <<YAML
@@ -106,10 +106,13 @@ regions16=(us-east-1 us-east-2 us-west-1 us-west-2 eu-west-1 eu-west-2 eu-west-3
            eu-north-1 ap-south-1 ap-northeast-1 ap-northeast-2 ap-southeast-1 ap-southeast-2 ca-central-1 sa-east-1)
 small=$work/small.raw
 truncate -s 64M "$small"; dd if=/dev/urandom of="$small" bs=1M count=4 seek=8 conv=notrunc 2>/dev/null
-pub() {  # N → seconds for publish to the first N regions (fresh image each time)
+# One region is one copy (eu-west-1), as each of the 16 is (but the home
+# region's own); every image is imported into us-east-1 first.
+pub() {  # N → seconds for publish to N regions (fresh image each time)
   local n=$1 y=$work/pub-$1-$RANDOM.yaml list
   list=$(IFS=,; echo "${regions16[*]:0:$n}")
-  printf 'name: bench-pub-%s\ncloud: aws\narch: x86_64\nfirmware: uefi\nimage_file: %s\nregions: [%s]\npublic: true\n' \
+  ((n == 1)) && list=eu-west-1
+  printf 'name: bench-pub-%s\ncloud: aws\narch: x86_64\nfirmware: uefi\nimage_file: %s\nregion: us-east-1\nregions: [%s]\npublic: true\nend_of_life: 2030-01-01\n' \
     "$RANDOM$RANDOM" "$small" "$list" >"$y"
   "$bin" --no-progress import "$y" >/dev/null 2>&1 || return 1
   read -r t m < <(measure "$bin" --no-progress publish "$y") || return 1

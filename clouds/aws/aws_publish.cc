@@ -83,9 +83,11 @@ Result<PublishPlan> plan_publish(const ImageMetadata& meta) {
 
 class Publisher {
  public:
+  // RERUN: an earlier publish run of this image started (and may have made
+  // copies it could not record).
   Publisher(ImageMetadata& meta, const PublishPlan& plan, AwsClient& client,
-            const CloudStepOptions& opts)
-      : meta_(meta), p_(plan), client_(client), opts_(opts) {}
+            const CloudStepOptions& opts, bool rerun)
+      : meta_(meta), p_(plan), client_(client), opts_(opts), rerun_(rerun) {}
 
   // The AMI published in REGION, or why not.
   Result<std::string> region(const std::string& region, std::string* detail) {
@@ -134,13 +136,11 @@ class Publisher {
       log_info(meta_.path() + ": publish: " + known + " in " + region + " is gone; copying again");
     }
     // A copy made by a run killed before it could record the id: copies
-    // carry our AMI name, which is unique per region and account.
-    CH_ASSIGN(same_name, ec2_find_own_image_by_name(client_, region, p_.name));
-    if (same_name) {
-      std::lock_guard<std::mutex> lock(mu_);
-      op_set(meta_, "publish", region, same_name->image_id);
-      CH_TRY(opts_.checkpoint());
-      return same_name->image_id;
+    // carry our AMI name, which is unique per region and account. Only a
+    // re-run can have left one, so a first run saves the lookups.
+    if (rerun_) {
+      CH_ASSIGN(same_name, ec2_find_own_image_by_name(client_, region, p_.name));
+      if (same_name) return record_copy(region, same_name->image_id);
     }
     Ec2CopyImageRequest rq;
     rq.source_image_id = p_.source_id;
@@ -150,7 +150,16 @@ class Publisher {
     // A new source AMI (after a rollback and re-import) gets new copies.
     rq.client_token = aws_client_token({"copy-image", p_.source_id, region});
     rq.copy_image_tags = true;
-    CH_ASSIGN(ami, ec2_copy_image(client_, region, rq));
+    auto ami = ec2_copy_image(client_, region, rq);
+    if (!ami.ok() && ami.error().code == "InvalidAMIName.Duplicate") {
+      CH_ASSIGN(same_name, ec2_find_own_image_by_name(client_, region, p_.name));
+      if (same_name) return record_copy(region, same_name->image_id);
+    }
+    if (!ami.ok()) return ami.error();
+    return record_copy(region, *ami);
+  }
+
+  Result<std::string> record_copy(const std::string& region, const std::string& ami) {
     std::lock_guard<std::mutex> lock(mu_);
     op_set(meta_, "publish", region, ami);
     CH_TRY(opts_.checkpoint());
@@ -161,6 +170,7 @@ class Publisher {
   const PublishPlan& p_;
   AwsClient& client_;
   const CloudStepOptions& opts_;
+  const bool rerun_;
   std::mutex mu_;
 };
 
@@ -188,7 +198,14 @@ CloudStepResult aws_publish(ImageMetadata& meta, const CloudStepOptions& opts) {
     p.regions = all;
   }
 
-  Publisher publisher(meta, p, client, opts);
+  // Marks that copies may exist from here on (see Publisher::find_or_copy).
+  bool rerun = op_get(meta, "publish_run", "started").has_value() ||
+               !op_entries(meta, "publish").empty() || meta.get_string("published").has_value();
+  if (!rerun) {
+    op_set(meta, "publish_run", "started", utc_now_iso8601());
+    CH_STEP_TRY(opts.checkpoint());
+  }
+  Publisher publisher(meta, p, client, opts, rerun);
   struct Outcome {
     std::string ami, detail;
     std::optional<Error> error;
@@ -242,6 +259,7 @@ CloudStepResult aws_publish(ImageMetadata& meta, const CloudStepOptions& opts) {
     return r;
   }
   if (!meta.get_string("published")) meta.set_timestamp("published", utc_now_iso8601());
+  op_remove_section(meta, "publish_run");
   return r;
 }
 

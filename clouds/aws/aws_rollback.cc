@@ -121,6 +121,7 @@ CloudStepResult aws_rollback(ImageMetadata& meta, const CloudStepOptions& opts) 
   meta.remove("upload_url");
   meta.remove("uploaded");
   op_remove_section(meta, "publish");
+  op_remove_section(meta, "publish_run");
   return r;
 }
 
