@@ -237,11 +237,14 @@ TEST(Qcow2Write, HeaderMatchesQemuDefaults) {
   EXPECT_EQ(load_be32(b.data() + 96), 4u);    // refcount_order
   EXPECT_EQ(load_be32(b.data() + 100), 112u); // header_length
   EXPECT_EQ(b[104], 0);                       // compression_type zlib
-  // header, reftable, refblock, L1, L2, one data cluster.
+  // header, one data cluster, L2, L1, refcount table, refcount block.
   EXPECT_EQ(b.size(), 6u * 65536);
+  EXPECT_EQ(load_be64(b.data() + 40), 3u * 65536);  // L1
+  EXPECT_EQ(load_be64(b.data() + 48), 4u * 65536);  // refcount table
+  EXPECT_EQ(load_be32(b.data() + 56), 1u);
   test::CommandResult map = run("qemu-img map --output=json '" + q + "'");
   EXPECT_NE(map.output.find("\"start\": 1048576, \"length\": 65536, \"depth\": 0, \"present\": true, "
-                            "\"zero\": false, \"data\": true, \"offset\": 327680"),
+                            "\"zero\": false, \"data\": true, \"offset\": 65536"),
             std::string::npos)
       << map.output;
 }
@@ -262,6 +265,151 @@ TEST(Qcow2Write, RoundTripFromQcow2Input) {
   ASSERT_EQ(run("qemu-img convert -c -O qcow2 -o cluster_size=4096 '" + raw + "' '" + (dir / "c.qcow2") + "'").exit_code, 0);
   ASSERT_TRUE(convert(dir / "c.qcow2", dir / "o.qcow2", "").ok());
   expect_qemu_accepts(raw, dir / "o.qcow2");
+}
+
+// A sink that cannot go back, as an upload stream: the writer must plan
+// the layout first and make one forward pass.
+class StreamSink : public Sink {
+ public:
+  Status write(const uint8_t* data, size_t len) override {
+    pos_ += len;
+    return mem_.write(data, len);
+  }
+  Status write_zeros(uint64_t len) override {
+    pos_ += len;
+    return mem_.write_zeros(len);
+  }
+  Status finish() override { return {}; }
+  std::vector<uint8_t>& bytes() { return mem_.bytes(); }
+
+ private:
+  MemorySink mem_;
+};
+
+// Guest bytes in memory behind the reader interface, with one data extent
+// over everything and an optional failing offset.
+class MemoryReader : public ImageReader {
+ public:
+  explicit MemoryReader(std::vector<uint8_t> bytes, uint64_t fail_at = UINT64_MAX)
+      : bytes_(std::move(bytes)), fail_at_(fail_at) {
+    if (!bytes_.empty()) extents_.push_back({0, bytes_.size(), true});
+  }
+  std::string_view format() const override { return "raw"; }
+  uint64_t virtual_size() const override { return bytes_.size(); }
+  const std::vector<Extent>& extents() const override { return extents_; }
+  Status read(uint64_t offset, uint8_t* buf, size_t len) const override {
+    if (offset <= fail_at_ && fail_at_ < offset + len) return Error{"mem: read failed at " + std::to_string(fail_at_)};
+    std::memcpy(buf, bytes_.data() + offset, len);
+    return {};
+  }
+
+ private:
+  std::vector<uint8_t> bytes_;
+  uint64_t fail_at_;
+  std::vector<Extent> extents_;
+};
+
+void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
+  auto f = File::create(path);
+  ASSERT_TRUE(f.ok()) << f.message();
+  ASSERT_TRUE(f->pwrite_full(0, bytes.data(), bytes.size()).ok());
+}
+
+TEST(Qcow2Write, StreamSinkGetsTablesFirstLayout) {
+  TempDir dir;
+  for (unsigned seed = 1; seed <= 3; ++seed) {
+    SCOPED_TRACE(seed);
+    std::string raw = dir / "s.raw", q = dir / "s.qcow2";
+    make_random_raw(raw, (9 << 20) + seed * 512, seed + 100, 12);
+    auto r = open_image(raw, "raw");
+    ASSERT_TRUE(r.ok());
+    StreamSink sink;
+    Progress progress;
+    WriteOptions opts;
+    opts.progress = &progress;
+    ASSERT_TRUE(write_qcow2(**r, sink, opts).ok());
+    EXPECT_EQ(progress.done(), (*r)->virtual_size());
+    EXPECT_EQ(sink.position(), sink.bytes().size());
+    write_bytes(q, sink.bytes());
+    expect_qemu_accepts(raw, q);
+    // header, refcount table at 0x10000, then its block, L1 at 0x30000.
+    EXPECT_EQ(load_be64(sink.bytes().data() + 48), 65536u);
+    EXPECT_EQ(load_be64(sink.bytes().data() + 40), 3u * 65536);
+  }
+}
+
+TEST(Qcow2Write, DataClustersFollowTheHeaderInGuestOrder) {
+  TempDir dir;
+  std::string raw = dir / "o.raw", q = dir / "o.qcow2";
+  make_sparse(raw, 64 << 20);
+  std::mt19937_64 rng(3);
+  // Written data with an all-zero cluster inside (0x30000), a run across a
+  // 4 MiB read boundary, and a lone cluster far out.
+  std::vector<uint8_t> a = random_bytes(rng, 4 << 16);
+  std::fill(a.begin() + (2 << 16), a.begin() + (3 << 16), 0);
+  write_at(raw, 1 << 16, a);
+  write_at(raw, (4 << 20) - (1 << 16), random_bytes(rng, 2 << 16));
+  write_at(raw, 50 << 20, random_bytes(rng, 100));
+  ASSERT_TRUE(convert(raw, q).ok());
+  expect_qemu_accepts(raw, q);
+  test::CommandResult map = run("qemu-img map --output=json '" + q + "'");
+  auto has = [&](uint64_t start, uint64_t length, uint64_t offset) {
+    std::string want = "\"start\": " + std::to_string(start) + ", \"length\": " + std::to_string(length) +
+                       ", \"depth\": 0, \"present\": true, \"zero\": false, \"data\": true, \"offset\": " +
+                       std::to_string(offset);
+    EXPECT_NE(map.output.find(want), std::string::npos) << want << "\n" << map.output;
+  };
+  has(1 << 16, 2 << 16, 1 << 16);
+  has(4 << 16, 1 << 16, 3 << 16);           // the zero cluster took no space
+  has((4 << 20) - (1 << 16), 2 << 16, 4 << 16);
+  has(50 << 20, 1 << 16, 6 << 16);
+  // 6 data clusters after the header, then L2, L1, refcount table and block.
+  EXPECT_EQ(read_file(q).size(), 11u * 65536);
+}
+
+TEST(Qcow2Write, MemorySinkMatchesFileOutput) {
+  TempDir dir;
+  std::string raw = dir / "m.raw", q = dir / "m.qcow2";
+  make_random_raw(raw, 13 << 20, 77, 20);
+  ASSERT_TRUE(convert(raw, q).ok());
+  auto r = open_image(raw, "raw");
+  ASSERT_TRUE(r.ok());
+  MemorySink sink;
+  ASSERT_TRUE(write_qcow2(**r, sink, WriteOptions{}).ok());
+  EXPECT_TRUE(sink.bytes() == read_file(q));
+}
+
+TEST(Qcow2Write, ReadErrorStopsEitherLayout) {
+  std::mt19937_64 rng(4);
+  std::vector<uint8_t> bytes = random_bytes(rng, 20 << 20);
+  MemoryReader reader(bytes, 13 << 20);
+  MemorySink file_like;
+  Status s = write_qcow2(reader, file_like, WriteOptions{});
+  EXPECT_EQ(s.ok() ? "ok" : s.message(), "mem: read failed at 13631488");
+  StreamSink stream;
+  s = write_qcow2(reader, stream, WriteOptions{});
+  EXPECT_EQ(s.ok() ? "ok" : s.message(), "mem: read failed at 13631488");
+}
+
+TEST(Qcow2Write, ReaderWithoutHolesLosesNothing) {
+  // Every byte is one data extent; zero clusters still take no space, and
+  // a size that ends mid-cluster is zero-padded (a multiple of 512: qemu
+  // rounds a qcow2's size down to a sector).
+  TempDir dir;
+  std::mt19937_64 rng(6);
+  std::vector<uint8_t> bytes((6 << 20) + 1024, 0);
+  for (uint64_t off : {0ULL, 3ULL << 20, (6ULL << 20) + 100}) {
+    std::vector<uint8_t> d = random_bytes(rng, 900);
+    std::copy(d.begin(), d.end(), bytes.begin() + static_cast<std::ptrdiff_t>(off));
+  }
+  MemoryReader reader(bytes);
+  MemorySink sink;
+  ASSERT_TRUE(write_qcow2(reader, sink, WriteOptions{}).ok());
+  // header, 3 data clusters, L2, L1, refcount table, refcount block.
+  EXPECT_EQ(sink.bytes().size(), 8u * 65536);
+  write_bytes(dir / "r.raw", bytes);
+  write_bytes(dir / "r.qcow2", sink.bytes());
+  expect_qemu_accepts(dir / "r.raw", dir / "r.qcow2");
 }
 
 // ------------------------------------------------------------- reader

@@ -23,6 +23,15 @@ class Sink {
   virtual Status finish() = 0;
   uint64_t position() const { return pos_; }
 
+  // Going back: overwrites [offset, offset + len), which lies below
+  // position(), for writers that learn their header only after the data
+  // (qcow2 places data clusters as it finds them in one read). A stream (an
+  // upload, a running hash) cannot go back; such sinks say no here and those
+  // writers fall back to planning first and making one forward pass.
+  virtual bool can_patch() const { return false; }
+  // Only when can_patch(); otherwise a bug (aborts).
+  virtual Status patch(uint64_t offset, const uint8_t* data, size_t len);
+
  protected:
   uint64_t pos_ = 0;
 };
@@ -38,6 +47,8 @@ class FileSink : public Sink {
   Status write(const uint8_t* data, size_t len) override;
   Status write_zeros(uint64_t len) override;
   Status finish() override;
+  bool can_patch() const override { return true; }
+  Status patch(uint64_t offset, const uint8_t* data, size_t len) override;
   // After finish(): make DST appear atomically. `durable` fsyncs the data
   // first, so a crash can never leave DST renamed but empty; the YAML
   // actions want that before recording `built`.
@@ -47,6 +58,8 @@ class FileSink : public Sink {
  private:
   FileSink(File f, std::string path, std::string tmp);
   Status flush();
+  // pwrite of [offset, offset + len), preallocated, in pieces.
+  Status write_out(uint64_t offset, const uint8_t* data, size_t len);
   void preallocate(uint64_t offset, uint64_t len);
   File file_;
   std::string path_, tmp_;
@@ -62,6 +75,8 @@ class MemorySink : public Sink {
   Status write(const uint8_t* data, size_t len) override;
   Status write_zeros(uint64_t len) override;
   Status finish() override { return {}; }
+  bool can_patch() const override { return true; }
+  Status patch(uint64_t offset, const uint8_t* data, size_t len) override;
   std::vector<uint8_t>& bytes() { return bytes_; }
 
  private:
