@@ -112,7 +112,7 @@ pub() {  # N → seconds for publish to N regions (fresh image each time)
   local n=$1 y=$work/pub-$1-$RANDOM.yaml list
   list=$(IFS=,; echo "${regions16[*]:0:$n}")
   ((n == 1)) && list=eu-west-1
-  printf 'name: bench-pub-%s\ncloud: aws\narch: x86_64\nfirmware: uefi\nimage_file: %s\nregion: us-east-1\nregions: [%s]\npublic: true\nend_of_life: 2030-01-01\n' \
+  printf 'name: bench-pub-%s\ncloud: aws\narch: x86_64\nfirmware: uefi\nimage_file: %s\nregion: us-east-1\nregions: [%s]\npublic: true\nend_of_life: 2027-06-01\n' \
     "$RANDOM$RANDOM" "$small" "$list" >"$y"
   "$bin" --no-progress import "$y" >/dev/null 2>&1 || return 1
   read -r t m < <(measure "$bin" --no-progress publish "$y") || return 1
