@@ -16,7 +16,8 @@
 #   checksum  checksum -a sha256,sha512,md5       openssl dgst -sha256/-sha512/-md5       time <= 0.6x
 #   every conversion: our peak RSS <= 128 MiB
 #
-# Usage: bench/run.sh [--quick] [--runs N]
+# Usage: bench/run.sh [--quick] [--runs N] [--only TASK,TASK]
+#   --only   run just these tasks; the table goes to bench/results-only.md
 #   --quick  1 GiB image with ~300 MB of files, one run: a smoke test of the
 #            script, not a source of figures (results go to
 #            bench/work/results-quick.md instead of bench/results.md).
@@ -32,10 +33,12 @@ work=$here/work
 
 quick=0
 runs=3
+only=""
 while (($#)); do
   case $1 in
     --quick) quick=1; runs=1 ;;
     --runs) runs=$2; shift ;;
+    --only) only=",$2,"; shift ;;
     -h|--help) sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (expected --quick or --runs N)" >&2; exit 2 ;;
   esac
@@ -64,6 +67,7 @@ else
   mapfile -t inputs < <("$here/make_image.sh") || exit 1
   results=$here/results.md
 fi
+[[ -n $only ]] && results=$here/results-only.md
 image=${inputs[0]}
 random=${inputs[1]}
 out=$work/out
@@ -117,6 +121,7 @@ bench() {
   local task=$1 ours=$2 peer=$3 our_out=$4 peer_out=$5 time_target=$6 size_target=$7 check_rss=$8
   local our_best="" peer_best="" our_rss=0 our_size=0 peer_size=0 our_alloc=0 peer_alloc=0
   local our_err="" peer_err="" i
+  [[ -n $only && $only != *",$task,"* ]] && return 0
   echo "== $task" >&2
   for ((i = 1; i <= runs; i++)); do
     if [[ -z $our_err ]]; then
