@@ -205,6 +205,12 @@ TEST_F(Cli, AwsStepsCheckTheYamlFirst) {
   make_image("c.yaml", "arch: x86_64\nfirmware: coreboot\n");
   expect_bad_input("import c.yaml", "c.yaml",
                    "cloud_helper: c.yaml: import: firmware 'coreboot' is not uefi, bios or uefi-preferred\n");
+  make_image("e.yaml", "arch: x86_64\nimported: 2026-01-01T00:00:00Z\nimport_id: ami-1\n"
+                       "import_region: us-east-1\npublic: true\nend_of_life: 2999-01-01\n");
+  Outcome far = run("publish e.yaml");
+  EXPECT_EQ(far.code, 2);
+  EXPECT_NE(far.err.find("e.yaml: publish: end_of_life 2999-01-01 is more than 2 years away"),
+            std::string::npos) << far.err;
   make_image("d.yaml", "storage_url: gs://x/\n");
   expect_bad_input("upload d.yaml", "d.yaml",
                    "cloud_helper: d.yaml: upload: storage_url: 'gs://x/': not an s3:// URL\n");

@@ -77,6 +77,16 @@ Result<PublishPlan> plan_publish(const ImageMetadata& meta) {
       return Error{"end_of_life '" + *eol + "' is not a date (YYYY-MM-DD)"};
     }
   }
+  if (p.make_public && !p.deprecate_at.empty()) {
+    // EC2: "The deprecation time of a public AMI can be at most 2 years
+    // after its creation date." Caught here, before any copy is made.
+    std::string today = utc_now_iso8601().substr(0, 10);
+    std::string limit = std::to_string(std::stoi(today.substr(0, 4)) + 2) + today.substr(4);
+    if (p.deprecate_at.substr(0, 10) > limit)
+      return Error{"end_of_life " + p.deprecate_at.substr(0, 10) +
+                   " is more than 2 years away: EC2 refuses to deprecate a public AMI later "
+                   "than 2 years after it is made (latest now: " + limit + ")"};
+  }
   p.tags = aws_image_tags(meta);
   return p;
 }
