@@ -21,6 +21,17 @@ MetaValue::Map& ensure_map(MetaValue::Map& m, std::string_view key) {
   return m.back().second.map();
 }
 
+// Sets KEY of M to VALUE in place, or appends it.
+void set_entry(MetaValue::Map& m, std::string_view key, std::string value) {
+  for (auto& [k, v] : m) {
+    if (k == key) {
+      v = MetaValue(std::move(value));
+      return;
+    }
+  }
+  m.emplace_back(std::string(key), MetaValue(std::move(value)));
+}
+
 void erase_key(MetaValue::Map& m, std::string_view key) {
   for (auto it = m.begin(); it != m.end(); ++it) {
     if (it->first == key) {
@@ -39,6 +50,15 @@ MetaValue::Map top_map(const ImageMetadata& meta, std::string_view key) {
   const MetaValue* v = meta.get(key);
   if (!v || !v->is_map()) return {};
   return v->map();
+}
+
+// Writes OPS back as `operations`, or removes the key when OPS is empty.
+void store_operations(ImageMetadata& meta, MetaValue::Map ops) {
+  if (ops.empty()) {
+    meta.remove("operations");
+  } else {
+    meta.set("operations", MetaValue(std::move(ops)));
+  }
 }
 
 }  // namespace
@@ -72,16 +92,7 @@ std::vector<std::pair<std::string, std::string>> op_entries(const ImageMetadata&
 void op_set(ImageMetadata& meta, std::string_view section, std::string_view key,
             std::string value) {
   MetaValue::Map ops = top_map(meta, "operations");
-  MetaValue::Map& sec = ensure_map(ops, section);
-  bool replaced = false;
-  for (auto& [k, v] : sec) {
-    if (k == key) {
-      v = MetaValue(std::move(value));
-      replaced = true;
-      break;
-    }
-  }
-  if (!replaced) sec.emplace_back(std::string(key), MetaValue(std::move(value)));
+  set_entry(ensure_map(ops, section), key, std::move(value));
   meta.set("operations", MetaValue(std::move(ops)));
 }
 
@@ -92,22 +103,14 @@ void op_remove(ImageMetadata& meta, std::string_view section, std::string_view k
     erase_key(*sec, key);
     if (sec->empty()) erase_key(ops, section);
   }
-  if (ops.empty()) {
-    meta.remove("operations");
-  } else {
-    meta.set("operations", MetaValue(std::move(ops)));
-  }
+  store_operations(meta, std::move(ops));
 }
 
 void op_remove_section(ImageMetadata& meta, std::string_view section) {
   if (!meta.get("operations")) return;
   MetaValue::Map ops = top_map(meta, "operations");
   erase_key(ops, section);
-  if (ops.empty()) {
-    meta.remove("operations");
-  } else {
-    meta.set("operations", MetaValue(std::move(ops)));
-  }
+  store_operations(meta, std::move(ops));
 }
 
 std::optional<std::string> map_get(const ImageMetadata& meta, std::string_view key,
@@ -122,14 +125,7 @@ std::optional<std::string> map_get(const ImageMetadata& meta, std::string_view k
 
 void map_set(ImageMetadata& meta, std::string_view key, std::string_view entry, std::string value) {
   MetaValue::Map m = top_map(meta, key);
-  for (auto& [k, v] : m) {
-    if (k == entry) {
-      v = MetaValue(std::move(value));
-      meta.set(key, MetaValue(std::move(m)));
-      return;
-    }
-  }
-  m.emplace_back(std::string(entry), MetaValue(std::move(value)));
+  set_entry(m, entry, std::move(value));
   meta.set(key, MetaValue(std::move(m)));
 }
 

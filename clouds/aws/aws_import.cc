@@ -11,6 +11,7 @@
 // ImportSnapshot by client token, RegisterImage by name (an AMI of ours with
 // the name and our snapshot is adopted, not duplicated).
 #include <algorithm>
+#include <memory>
 #include <string>
 
 #include "clouds/aws/aws_session.h"
@@ -82,16 +83,15 @@ Result<ImportPlan> plan_import(const ImageMetadata& meta) {
     else if (fmt == "vmdk") p.disk_format = "VMDK";
     else return Error{"import-snapshot takes raw, vhd or vmdk images, not " + fmt};
   }
-  std::string sha;
-  if (const MetaValue* c = meta.get("checksums"); c && c->find("sha256") && c->find("sha256")->is_scalar())
-    sha = c->find("sha256")->scalar();
-  p.token_seed = p.name + "|" + sha + "|" + meta.get_string("image_size").value_or("");
+  p.token_seed = p.name + "|" + recorded_sha256(meta) + "|" + meta.get_string("image_size").value_or("");
   return p;
 }
 
 // The snapshot: made, resumed, or already there.
+// READER: the image, for ebs-direct (null for import-snapshot).
 Result<std::string> make_snapshot(ImageMetadata& meta, const ImportPlan& p, AwsClient& client,
-                                  const CloudStepOptions& opts, std::vector<std::string>& lines) {
+                                  const ImageReader* reader, const CloudStepOptions& opts,
+                                  std::vector<std::string>& lines) {
   if (op_get(meta, "import", "snapshot_state") == "completed") {
     if (auto id = op_get(meta, "import", "snapshot_id")) {
       CH_ASSIGN(snap, ec2_find_snapshot(client, p.region, *id));
@@ -106,7 +106,6 @@ Result<std::string> make_snapshot(ImageMetadata& meta, const ImportPlan& p, AwsC
   op_set(meta, "import", "region", p.region);
   std::string snapshot_id;
   if (p.method == "ebs-direct") {
-    CH_ASSIGN(reader, open_image(p.image_path));
     EbsImportOptions o;
     o.description = p.reg.description.empty() ? p.name : p.reg.description;
     o.tags = p.tags;
@@ -216,10 +215,12 @@ CloudStepResult aws_import(ImageMetadata& meta, const CloudStepOptions& opts) {
   auto region = aws_home_region(meta, AwsEnv::from_process());
   if (!region.ok()) return CloudStepResult::invalid(region.error());
   p.region = *region;
+  std::unique_ptr<ImageReader> reader;
   if (p.method == "ebs-direct") {
-    // Open it now, so a bad image is exit 2 before any request.
-    auto reader = open_image(p.image_path);
-    if (!reader.ok()) return CloudStepResult::invalid(reader.error());
+    // Opened now, so a bad image is exit 2 before any request.
+    auto opened = open_image(p.image_path);
+    if (!opened.ok()) return CloudStepResult::invalid(opened.error());
+    reader = std::move(*opened);
   }
   if (opts.validate_only) return {};
 
@@ -241,7 +242,7 @@ CloudStepResult aws_import(ImageMetadata& meta, const CloudStepOptions& opts) {
   CH_STEP_ASSIGN(session, open_aws_session(p.region));
   AwsClient& client = *session->client;
   CloudStepResult r;
-  CH_STEP_ASSIGN(snapshot_id, make_snapshot(meta, p, client, opts, r.lines));
+  CH_STEP_ASSIGN(snapshot_id, make_snapshot(meta, p, client, reader.get(), opts, r.lines));
   CH_STEP_ASSIGN(image_id, make_image(meta, p, client, snapshot_id, opts));
   auto image = ec2_wait_image_available(client, p.region, image_id);
   if (!image.ok()) return CloudStepResult::failure(image.error());

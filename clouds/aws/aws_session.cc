@@ -73,6 +73,12 @@ std::string aws_client_token(std::initializer_list<std::string_view> parts) {
   return "ch-" + sha256_hex(joined).substr(0, 48);
 }
 
+std::string recorded_sha256(const ImageMetadata& meta) {
+  const MetaValue* c = meta.get("checksums");
+  const MetaValue* v = c ? c->find("sha256") : nullptr;
+  return v && v->is_scalar() && !v->is_null() ? v->scalar() : "";
+}
+
 std::string aws_ami_name(const ImageMetadata& meta) {
   if (auto n = meta.get_string("ami_name")) return *n;
   return meta.get_string("name").value_or("");

@@ -47,6 +47,9 @@ std::string aws_boot_mode(const std::string& firmware);
 // earlier, killed run created instead of making a second one.
 std::string aws_client_token(std::initializer_list<std::string_view> parts);
 
+// checksums.sha256 as the checksum step recorded it; "" when absent.
+std::string recorded_sha256(const ImageMetadata& meta);
+
 // The AMI name: `ami_name` when given, else `name`.
 std::string aws_ami_name(const ImageMetadata& meta);
 

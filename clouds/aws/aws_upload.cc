@@ -86,11 +86,7 @@ CloudStepResult aws_upload(ImageMetadata& meta, const CloudStepOptions& opts) {
   std::string region = bucket_region.ok() ? *bucket_region : hint;
 
   S3UploadOptions up;
-  up.sha256 = [&]() -> std::string {
-    const MetaValue* c = meta.get("checksums");
-    const MetaValue* v = c ? c->find("sha256") : nullptr;
-    return v && v->is_scalar() ? v->scalar() : "";
-  }();
+  up.sha256 = recorded_sha256(meta);
   up.skip_if_present = !opts.force;
   if (auto old_url = op_get(meta, "upload", "url"); old_url && *old_url == dst_url)
     up.resume_upload_id = op_get(meta, "upload", "upload_id").value_or("");

@@ -119,19 +119,8 @@ Result<std::vector<Ec2Image>> ec2_describe_images(AwsClient& client, const std::
   if (q.include_deprecated) base.emplace_back("IncludeDeprecated", "true");
 
   std::vector<Ec2Image> out;
-  std::string token;
-  for (;;) {
-    Params p = base;
-    if (!token.empty()) p.emplace_back("NextToken", token);
-    CH_ASSIGN(body, client.ec2(region, "DescribeImages", p));
-    pugi::xml_document doc;
-    CH_TRY(parse_aws_xml(body, doc, what));
-    for (pugi::xml_node item : ec2xml::items(xml_root(doc), "imagesSet"))
-      out.push_back(ec2xml::image(item));
-    std::string next = ec2xml::text(xml_root(doc), "nextToken");
-    if (next.empty() || next == token) break;
-    token = next;
-  }
+  CH_TRY(ec2xml::describe_pages(client, region, "DescribeImages", base, "imagesSet", what,
+                                [&](pugi::xml_node item) { out.push_back(ec2xml::image(item)); }));
   return out;
 }
 

@@ -58,19 +58,8 @@ Result<std::vector<Ec2Snapshot>> ec2_describe_snapshots(AwsClient& client, const
   int n = 1;
   for (const auto& [key, value] : q.tags) ec2xml::add_filter(&base, &n, "tag:" + key, {value});
   std::vector<Ec2Snapshot> out;
-  std::string token;
-  for (;;) {
-    Params p = base;
-    if (!token.empty()) p.emplace_back("NextToken", token);
-    CH_ASSIGN(body, client.ec2(region, "DescribeSnapshots", p));
-    pugi::xml_document doc;
-    CH_TRY(parse_aws_xml(body, doc, what));
-    for (pugi::xml_node item : ec2xml::items(xml_root(doc), "snapshotSet"))
-      out.push_back(ec2xml::snapshot(item));
-    std::string next = ec2xml::text(xml_root(doc), "nextToken");
-    if (next.empty() || next == token) break;
-    token = next;
-  }
+  CH_TRY(ec2xml::describe_pages(client, region, "DescribeSnapshots", base, "snapshotSet", what,
+                                [&](pugi::xml_node item) { out.push_back(ec2xml::snapshot(item)); }));
   return out;
 }
 
@@ -175,19 +164,8 @@ Result<std::vector<Ec2ImportSnapshotTask>> ec2_describe_import_snapshot_tasks(
   Params base;
   ec2xml::add_list(&base, "ImportTaskId", task_ids);
   std::vector<Ec2ImportSnapshotTask> out;
-  std::string token;
-  for (;;) {
-    Params p = base;
-    if (!token.empty()) p.emplace_back("NextToken", token);
-    CH_ASSIGN(body, client.ec2(region, "DescribeImportSnapshotTasks", p));
-    pugi::xml_document doc;
-    CH_TRY(parse_aws_xml(body, doc, what));
-    for (pugi::xml_node item : ec2xml::items(xml_root(doc), "importSnapshotTaskSet"))
-      out.push_back(ec2xml::import_task(item));
-    std::string next = ec2xml::text(xml_root(doc), "nextToken");
-    if (next.empty() || next == token) break;
-    token = next;
-  }
+  CH_TRY(ec2xml::describe_pages(client, region, "DescribeImportSnapshotTasks", base, "importSnapshotTaskSet", what,
+                                [&](pugi::xml_node item) { out.push_back(ec2xml::import_task(item)); }));
   return out;
 }
 

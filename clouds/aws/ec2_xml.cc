@@ -63,6 +63,23 @@ void add_list(Params* params, const std::string& prefix, const std::vector<std::
   for (const std::string& v : values) params->emplace_back(prefix + "." + std::to_string(m++), v);
 }
 
+Status describe_pages(AwsClient& client, const std::string& region, const std::string& action,
+                      const Params& params, std::string_view set_name, const std::string& what,
+                      const std::function<void(pugi::xml_node item)>& each) {
+  std::string token;
+  for (;;) {
+    Params p = params;
+    if (!token.empty()) p.emplace_back("NextToken", token);
+    CH_ASSIGN(body, client.ec2(region, action, p));
+    pugi::xml_document doc;
+    CH_TRY(parse_aws_xml(body, doc, what));
+    for (pugi::xml_node item : items(xml_root(doc), set_name)) each(item);
+    std::string next = text(xml_root(doc), "nextToken");
+    if (next.empty() || next == token) return Status();
+    token = next;
+  }
+}
+
 Ec2Image image(pugi::xml_node item) {
   Ec2Image image;
   image.image_id = text(item, "imageId");

@@ -6,6 +6,7 @@
 // <launchPermission>) elements holding <item>s.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -46,5 +47,12 @@ void add_filter(Params* params, int* n, const std::string& name,
                 const std::vector<std::string>& values);
 // PREFIX.1=VALUES[0], PREFIX.2=... ("ImageId.1").
 void add_list(Params* params, const std::string& prefix, const std::vector<std::string>& values);
+
+// Sends the Describe* ACTION with PARAMS in REGION, every page (NextToken),
+// and hands each <item> of the answers' <SET_NAME> to EACH in order. WHAT
+// names the call in errors about an unreadable answer.
+Status describe_pages(AwsClient& client, const std::string& region, const std::string& action,
+                      const Params& params, std::string_view set_name, const std::string& what,
+                      const std::function<void(pugi::xml_node item)>& each);
 
 }  // namespace ch::ec2xml
