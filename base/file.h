@@ -48,4 +48,11 @@ class File {
 // "PATH: strerror(errno)"
 Error errno_error(const std::string& what);
 
+// The last component of PATH ("a/b/disk.raw" -> "disk.raw"; PATH without a
+// slash is returned as is).
+inline std::string base_name(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
 }  // namespace ch

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "base/file.h"
 #include "formats/checksum.h"
 #include "formats/formats.h"
 #include "helper/action_impl.h"
@@ -38,11 +39,6 @@ std::string dir_part(const std::string& path) {
   if (slash == std::string::npos) return ".";
   if (slash == 0) return "/";
   return path.substr(0, slash);
-}
-
-std::string base_part(const std::string& path) {
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
 fs::path absolute_normal(const std::string& p) {
@@ -164,7 +160,7 @@ ActionResult run_convert(ImageMetadata& meta, const RunOptions& opts) {
     Progress progress;
     WriteOptions wo;
     wo.progress = &progress;
-    wo.file_name = base_part(plan.dst);
+    wo.file_name = base_name(plan.dst);
     Result<ConvertResult> converted = Error{""};
     {
       ProgressView view(progress, opts.progress, "converting " + plan.src);
@@ -209,7 +205,7 @@ Result<std::vector<std::string>> requested_checksums(const ImageMetadata& meta) 
 
 Status write_sidecar(const std::string& image, const std::string& algo, const std::string& hex) {
   std::string path = image + "." + algo;
-  std::string line = checksum_line(hex, base_part(image));
+  std::string line = checksum_line(hex, base_name(image));
   CH_ASSIGN(sink, FileSink::create(path));
   CH_TRY(sink->write(reinterpret_cast<const uint8_t*>(line.data()), line.size()));
   CH_TRY(sink->finish());

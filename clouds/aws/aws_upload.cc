@@ -5,6 +5,7 @@
 #include <iterator>
 #include <string>
 
+#include "base/file.h"
 #include "clouds/aws/aws_session.h"
 #include "clouds/aws/aws_steps.h"
 #include "clouds/aws/s3.h"
@@ -14,11 +15,6 @@
 namespace ch {
 
 namespace {
-
-std::string base_name(const std::string& path) {
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
 
 bool regular_file(const std::string& path, uint64_t* size) {
   struct stat st;
