@@ -4,6 +4,7 @@
 // names, as qemu's block driver table does.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -77,6 +78,11 @@ Status write_qcow2(const ImageReader& in, Sink& out, const WriteOptions& opts);
 Status write_vmdk(const ImageReader& in, Sink& out, const WriteOptions& opts);
 Status write_gce_tar(const ImageReader& in, Sink& out, const WriteOptions& opts);
 uint64_t vhd_virtual_size(uint64_t);       // round up to 1 MiB (Azure)
+// The 512-byte footer write_vhd puts after VIRTUAL_SIZE (a whole MiB) data
+// bytes, for a disk written as FILE_NAME: what an upload that makes the VHD
+// on the fly (raw data, zero padding, this footer) appends. Errors: a bad
+// SOURCE_DATE_EPOCH.
+Result<std::array<uint8_t, 512>> vhd_fixed_footer(uint64_t virtual_size, const std::string& file_name);
 uint64_t gce_tar_virtual_size(uint64_t);   // round up to 1 GiB (GCE)
 uint64_t vmdk_virtual_size(uint64_t);       // round up to the 64 KiB grain
 

@@ -394,6 +394,11 @@ Status write_vhd(const ImageReader& in, Sink& out, const WriteOptions& opts) {
   return out.write(footer.data(), footer.size());
 }
 
+Result<std::array<uint8_t, 512>> vhd_fixed_footer(uint64_t virtual_size, const std::string& file_name) {
+  CH_ASSIGN(timestamp, footer_timestamp());
+  return fixed_footer(virtual_size, timestamp, footer_uuid(virtual_size, file_name));
+}
+
 uint64_t vhd_virtual_size(uint64_t n) { return (n + (1 << 20) - 1) / (1 << 20) * (1 << 20); }
 
 }  // namespace ch
