@@ -23,5 +23,16 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Azurite and the Azure Storage SDK for the Azure tests (versions pinned in
+# tests/azure/package.json and package-lock.json).
+if [ ! -x "$top/tests/azure/node_modules/.bin/azurite-blob" ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "setup: npm not found: install Node.js (>= 18) and npm for the Azure tests (Azurite)" >&2
+    exit 1
+  fi
+  echo "setup: npm install --prefix tests/azure (Azurite, @azure/storage-blob)" >&2
+  npm install --prefix "$top/tests/azure" --no-audit --no-fund >/dev/null
+fi
+
 cmake -S "$top" -B "$top/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$top/build" -j"$(nproc)"

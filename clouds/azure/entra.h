@@ -30,6 +30,7 @@
 // T: HTTP 401 invalid_client: AADSTS7000215: Invalid client secret provided."
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -37,6 +38,8 @@
 #include "base/result.h"
 #include "clouds/azure/azure_env.h"
 #include "clouds/http/http_client.h"
+
+struct evp_pkey_st;  // OpenSSL's EVP_PKEY
 
 namespace ch {
 
@@ -67,5 +70,31 @@ Result<std::unique_ptr<AzureTokenProvider>> resolve_azure_credentials(
 
 // A fixed token (tests).
 std::unique_ptr<AzureTokenProvider> static_azure_token(std::string token, std::string source);
+
+// Tokens are refreshed this long before they expire (the SDKs' margin).
+inline constexpr std::chrono::minutes kAzureTokenRefreshMargin{5};
+
+// The signing key and thumbprints of AZURE_CLIENT_CERTIFICATE_PATH: a PEM
+// file holding the private key (PKCS#8, encrypted PKCS#8 or traditional RSA;
+// PASSWORD decrypts it) and the certificate (the first whose public key
+// matches the key), or a PKCS#12 file. Only RSA keys (RS256). Errors name
+// the file, never the password.
+class AzureClientCertificate {
+ public:
+  static Result<AzureClientCertificate> load(const std::string& path, const std::string& password);
+  const std::string& x5t() const { return x5t_; }              // base64url SHA-1 of the DER cert
+  const std::string& x5t_s256() const { return x5t_s256_; }    // base64url SHA-256 of the DER cert
+  // The client assertion JWT: header {"alg":"RS256","typ":"JWT","x5t",
+  // "x5t#S256"}, claims aud = TOKEN_URL, iss = sub = CLIENT_ID, jti (random
+  // UUID), iat = nbf = NOW, exp = NOW + 10 min; base64url without padding,
+  // RSASSA-PKCS1-v1_5 SHA-256 signature.
+  Result<std::string> assertion(std::string_view client_id, std::string_view token_url,
+                                std::chrono::sys_seconds now) const;
+
+ private:
+  std::shared_ptr<evp_pkey_st> key_;
+  std::string x5t_;
+  std::string x5t_s256_;
+};
 
 }  // namespace ch
