@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # AWS benchmarks of issue 3, against the test harness's emulators on loopback
-# (tests/aws/emulators.py, ports 47400-47403, started and stopped here):
+# (tests/aws/emulators.py, ports 47400-47403 or BENCH_AWS_PORT_BASE.., started
+# and stopped here):
 # uploads go to plain moto (47401) for both tools; import and publish go
 # through the gap proxy (47400), which adds what moto lacks (image block
 # public access, deprecation). Ratios:
@@ -11,7 +12,8 @@
 #            bench/work/disk-full.raw (6 GiB ext4)                                    peak RSS <= 256 MiB
 #   publish  publish to 16 regions                publish to 1 region (a copy)  time <= 2x
 #
-# Usage: bench/aws.sh [--runs N] [--quick]   (--quick: 256 MiB upload, 1 run)
+# Usage: bench/aws.sh [--runs N] [--quick] [--only upload|ebs|publish]
+#   (--quick: 256 MiB upload, 1 run; --only: that task alone, the others "-")
 # Writes bench/aws-results.md. Needs build/cloud_helper, awscli and moto.
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -21,16 +23,18 @@ work=$here/work/aws
 runs=3
 upload_mib=1024
 quick=0
+only=""
 while (($#)); do
   case $1 in
     --runs) runs=$2; shift ;;
     --quick) quick=1; runs=1; upload_mib=256 ;;
+    --only) only=$2; shift ;;
     *) echo "aws.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
   shift
 done
 mkdir -p "$work"
-base=47400
+base=${BENCH_AWS_PORT_BASE:-47400}
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_REGION=us-east-1
 export CLOUD_HELPER_POLL_SCALE=0.01
 python3 "$repo/tests/aws/emulators.py" start --dir "$work/emulators" --port-base $base >/dev/null || exit 1
@@ -44,9 +48,14 @@ measure() {
     echo "aws.sh: failed: $*" >&2; tail -5 "$work/cmd.log" >&2; return 1; }
   cat "$work/time.txt"
 }
-best() { sort -n | head -1; }
+# median of the runs (the lower middle one for an even count)
+median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+
+want() { [[ -z $only || $only == "$1" ]]; }
+o=- p=- r=0 up_ratio=- b16=- b1=- pub_ratio=-
 
 # ---- upload
+if want upload; then
 file=$work/upload-$upload_mib.bin
 [[ -f $file ]] || head -c $((upload_mib << 20)) /dev/urandom >"$file"
 cat "$file" >/dev/null
@@ -66,15 +75,17 @@ for ((i = 0; i < runs; i++)); do
   peer_up+=("$t")
   aws s3 rm s3://bench/peer/ --recursive >/dev/null
 done
-o=$(printf '%s\n' "${ours_up[@]}" | best); p=$(printf '%s\n' "${peer_up[@]}" | best)
+o=$(printf '%s\n' "${ours_up[@]}" | median); p=$(printf '%s\n' "${peer_up[@]}" | median)
 r=$(printf '%s\n' "${rss_up[@]}" | sort -n | tail -1)
 up_ratio=$(python3 -c "print(f'{$o/$p:.2f}')")
+fi
 
 # ---- ebs-direct import of the bench image (through the gap proxy)
 export AWS_ENDPOINT_URL=http://127.0.0.1:$base
 img=$here/work/disk-full.raw
 ebs_line="skipped: bench/work/disk-full.raw missing (bash bench/make_image.sh)"
 if ((quick)); then img=$work/quick.raw; truncate -s 1G "$img"; dd if=/dev/urandom of="$img" bs=1M count=100 seek=300 conv=notrunc 2>/dev/null; fi
+want ebs || { img=/nonexistent; ebs_line="- (--only $only)"; }
 if [[ -f $img ]]; then
   cat >"$work/ebs.yaml" <<YAML
 name: bench-ebs-$RANDOM
@@ -119,17 +130,20 @@ pub() {  # N → seconds for publish to N regions (fresh image each time)
   echo "$t"
 }
 p1=() p16=()
+want publish || runs=0
 for ((i = 0; i < runs; i++)); do p1+=("$(pub 1)"); p16+=("$(pub 16)"); done
-b1=$(printf '%s\n' "${p1[@]}" | best); b16=$(printf '%s\n' "${p16[@]}" | best)
-pub_ratio=$(python3 -c "print(f'{$b16/$b1:.2f}')")
+if want publish; then
+  b1=$(printf '%s\n' "${p1[@]}" | median); b16=$(printf '%s\n' "${p16[@]}" | median)
+  pub_ratio=$(python3 -c "print(f'{$b16/$b1:.2f}')")
+fi
 
-verdict() { python3 -c "print('pass' if $1 <= $2 else 'FAIL')"; }
+verdict() { [[ $1 == - ]] && echo - || python3 -c "print('pass' if $1 <= $2 else 'FAIL')"; }
 out=$here/aws-results.md
-((quick)) && out=$work/aws-results-quick.md
+((quick)) || [[ -n $only ]] && out=$work/aws-results-partial.md
 {
   echo "# AWS benchmarks (bench/aws.sh, moto $(python3 -c 'import moto; print(moto.__version__)'), $(aws --version 2>&1 | cut -d' ' -f1))"
   echo
-  echo "Machine: $(nproc) cores, $(python3 -c "import os; print(os.sysconf('SC_PAGE_SIZE')*os.sysconf('SC_PHYS_PAGES')>>30)") GiB; best of $runs; moto_server on loopback."
+  echo "Machine: $(nproc) cores, $(python3 -c "import os; print(os.sysconf('SC_PAGE_SIZE')*os.sysconf('SC_PHYS_PAGES')>>30)") GiB; median of $runs; moto_server on loopback."
   echo
   echo "| task | ours | reference | ratio | target | |"
   echo "|---|---|---|---|---|---|"

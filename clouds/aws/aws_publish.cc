@@ -6,9 +6,11 @@
 // after the call gets the same copy back); wait until available (3 answers
 // in a row); then converge what makes it published — tags on the AMI and its
 // snapshots, the launch permission (group all when public: true, removed
-// when not), public snapshots when asked, deprecation at end_of_life. These
-// are re-applied on every run, so a re-run fixes drift and new regions. A
-// region that fails does not stop the others; its AMI id is kept.
+// when not), public snapshots when asked, deprecation at end_of_life. Every
+// run checks these against the AMI as the wait last saw it and sets what is
+// missing (tags are always re-applied: snapshot tags are not in that view),
+// so a re-run fixes drift and new regions. A region that fails does not
+// stop the others; its AMI id is kept.
 #include <algorithm>
 #include <atomic>
 #include <map>
@@ -106,21 +108,30 @@ class Publisher {
     std::vector<std::string> resources = {ami};
     for (const std::string& s : image.snapshot_ids()) resources.push_back(s);
     CH_TRY(ec2_create_tags(client_, region, resources, p_.tags));
-    if (p_.make_public) {
-      CH_ASSIGN(bpa, ec2_get_image_block_public_access_state(client_, region));
-      if (bpa != "unblocked")
-        return Error{"image block public access is '" + bpa + "' in " + region + ": AMI " + ami +
-                     " cannot be made public there (aws ec2 disable-image-block-public-access "
-                     "--region " + region + "), or set public: false"};
-      CH_TRY(ec2_modify_launch_permissions(client_, region, ami, {ec2_public_permission()}, {}));
-    } else if (image.is_public) {
+    // What the last DescribeImages of the wait shows in place is not set
+    // again: a re-run that finds nothing missing sends no changes.
+    if (p_.make_public && !image.is_public) {
+      Status made = ec2_modify_launch_permissions(client_, region, ami, {ec2_public_permission()}, {});
+      // The block public access state is asked only when sharing failed:
+      // it is what explains the refusal.
+      if (!made.ok()) {
+        auto bpa = ec2_get_image_block_public_access_state(client_, region);
+        if (bpa.ok() && *bpa != "unblocked")
+          return Error{"image block public access is '" + *bpa + "' in " + region + ": AMI " + ami +
+                       " cannot be made public there (aws ec2 disable-image-block-public-access "
+                       "--region " + region + "), or set public: false"};
+        return made.error();
+      }
+    } else if (!p_.make_public && image.is_public) {
       CH_TRY(ec2_modify_launch_permissions(client_, region, ami, {}, {ec2_public_permission()}));
     }
     if (p_.public_snapshots) {
       for (const std::string& s : image.snapshot_ids())
         CH_TRY(ec2_modify_create_volume_permissions(client_, region, s, {ec2_public_permission()}, {}));
     }
-    if (!p_.deprecate_at.empty())
+    // EC2 keeps the time to the minute ("2027-06-01T23:59:00.000Z").
+    if (!p_.deprecate_at.empty() &&
+        image.deprecation_time.substr(0, 16) != p_.deprecate_at.substr(0, 16))
       CH_TRY(ec2_enable_image_deprecation(client_, region, ami, p_.deprecate_at));
     {
       std::lock_guard<std::mutex> lock(mu_);

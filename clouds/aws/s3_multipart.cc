@@ -105,7 +105,8 @@ Result<RangeDigests> digest_file_range(const File& file, uint64_t offset, uint64
   std::string raw;
   d.md5_hex = finish(md5.get(), &raw);
   d.md5_base64 = base64_encode(bytes_of(raw));
-  d.sha256_hex = finish(sha.get(), nullptr);
+  d.sha256_hex = finish(sha.get(), &raw);
+  d.sha256_base64 = base64_encode(bytes_of(raw));
   return d;
 }
 
@@ -173,6 +174,7 @@ Result<std::string> s3_create_multipart_upload(AwsClient& client, const std::str
   AwsClient::RestCall call = s3_object_call(region, url, "POST", "S3 CreateMultipartUpload");
   call.request.query.push_back({"uploads", ""});
   call.request.headers = s3_object_headers(options);
+  call.request.headers.push_back({"x-amz-checksum-algorithm", "SHA256"});
   CH_ASSIGN(resp, client.rest(call));
   pugi::xml_document doc;
   CH_TRY(parse_aws_xml(resp.body, doc, call.what));
@@ -184,27 +186,32 @@ Result<std::string> s3_create_multipart_upload(AwsClient& client, const std::str
 Result<S3Part> s3_upload_part(AwsClient& client, const std::string& region, const S3Url& url,
                               const std::string& upload_id, uint32_t number, const File& file,
                               uint64_t offset, uint64_t length, const RangeDigests& digests,
-                              const std::function<void(uint64_t)>& progress) {
+                              const std::function<void(uint64_t)>& progress, bool part_checksum) {
   AwsClient::RestCall call =
       s3_object_call(region, url, "PUT", "S3 UploadPart " + std::to_string(number) + " of");
   call.request.query.push_back({"partNumber", std::to_string(number)});
   call.request.query.push_back({"uploadId", upload_id});
   call.request.headers.push_back({"Content-MD5", digests.md5_base64});
+  if (part_checksum) {
+    call.request.headers.push_back({"x-amz-sdk-checksum-algorithm", "SHA256"});
+    call.request.headers.push_back({"x-amz-checksum-sha256", digests.sha256_base64});
+  }
   call.payload_sha256 = digests.sha256_hex;
   FileBody body{file.fd(), offset, length};
   SendOptions so;
   so.file_body = &body;
   so.on_upload_progress = progress;
   CH_ASSIGN(resp, client.rest(call, so));
-  S3Part part{number, length, unquote(resp.header("ETag"))};
+  S3Part part{number, length, unquote(resp.header("ETag")), resp.header("x-amz-checksum-sha256")};
   if (part.etag.empty()) return Error{call.what + ": no ETag in the response"};
   return part;
 }
 
 Result<std::vector<S3Part>> s3_list_parts(AwsClient& client, const std::string& region,
                                           const S3Url& url, const std::string& upload_id,
-                                          int page_size) {
+                                          int page_size, std::string* checksum_algorithm) {
   std::vector<S3Part> parts;
+  if (checksum_algorithm) checksum_algorithm->clear();
   std::string marker;
   for (;;) {
     AwsClient::RestCall call = s3_object_call(region, url, "GET", "S3 ListParts of");
@@ -215,11 +222,14 @@ Result<std::vector<S3Part>> s3_list_parts(AwsClient& client, const std::string& 
     pugi::xml_document doc;
     CH_TRY(parse_aws_xml(resp.body, doc, call.what));
     pugi::xml_node root = xml_root(doc);
+    if (checksum_algorithm && checksum_algorithm->empty())
+      *checksum_algorithm = xml_child_text(root, "ChecksumAlgorithm");
     for (pugi::xml_node p : xml_children(root, "Part")) {
       S3Part part;
       part.number = xml_child(p, "PartNumber").text().as_uint();
       part.size = xml_child(p, "Size").text().as_ullong();
       part.etag = unquote(xml_child_text(p, "ETag"));
+      part.checksum_sha256 = xml_child_text(p, "ChecksumSHA256");
       parts.push_back(std::move(part));
     }
     if (xml_child_text(root, "IsTruncated") != "true") break;
@@ -240,7 +250,10 @@ Result<S3Object> s3_complete_multipart_upload(AwsClient& client, const std::stri
   std::string body = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
   for (const S3Part& p : parts) {
     body += "<Part><PartNumber>" + std::to_string(p.number) + "</PartNumber><ETag>\"" +
-            xml_escape(p.etag) + "\"</ETag></Part>";
+            xml_escape(p.etag) + "\"</ETag>" +
+            (p.checksum_sha256.empty() ? ""
+                                       : "<ChecksumSHA256>" + xml_escape(p.checksum_sha256) + "</ChecksumSHA256>") +
+            "</Part>";
   }
   body += "</CompleteMultipartUpload>";
   call.request.body = std::move(body);

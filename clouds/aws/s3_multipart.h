@@ -46,6 +46,7 @@ struct RangeDigests {
   std::string md5_hex;
   std::string md5_base64;  // for Content-MD5
   std::string sha256_hex;  // the signed payload hash
+  std::string sha256_base64;  // for x-amz-checksum-sha256
 };
 Result<RangeDigests> digest_file_range(const File& file, uint64_t offset, uint64_t length);
 
@@ -54,31 +55,44 @@ struct S3Part {
   uint32_t number = 0;
   uint64_t size = 0;
   std::string etag;  // without quotes
+  // Base64 SHA-256 that S3 acknowledged for the part (x-amz-checksum-sha256
+  // of UploadPart's answer, ChecksumSHA256 in ListParts); "" when none.
+  // CompleteMultipartUpload repeats it, as S3 requires for an upload made
+  // with a checksum algorithm.
+  std::string checksum_sha256;
 };
 
 // CreateMultipartUpload of URL; returns the upload id. OPTIONS supplies
 // content type, tags and metadata (x-amz-meta-sha256 from options.sha256).
+// The upload is made with x-amz-checksum-algorithm SHA256: every part then
+// carries its SHA-256 (s3_upload_part with part_checksum), which S3 checks
+// and combines into the object's composite checksum (rather than reading
+// the whole object again for its default full-object CRC).
 Result<std::string> s3_create_multipart_upload(AwsClient& client, const std::string& region,
                                                const S3Url& url, const S3UploadOptions& options);
 
 // UploadPart NUMBER: LENGTH bytes at OFFSET of FILE, streamed, with
 // Content-MD5 and the payload SHA-256 from DIGESTS (computed by the caller
-// with digest_file_range). PROGRESS gets byte deltas as they are sent (per
-// attempt: a retry starts again from 0).
+// with digest_file_range); with PART_CHECKSUM also x-amz-checksum-sha256
+// (uploads created by s3_create_multipart_upload). PROGRESS gets byte
+// deltas as they are sent (per attempt: a retry starts again from 0).
 Result<S3Part> s3_upload_part(AwsClient& client, const std::string& region, const S3Url& url,
                               const std::string& upload_id, uint32_t number, const File& file,
                               uint64_t offset, uint64_t length, const RangeDigests& digests,
-                              const std::function<void(uint64_t)>& progress = {});
+                              const std::function<void(uint64_t)>& progress = {},
+                              bool part_checksum = true);
 
 // ListParts of an upload, every page (PAGE_SIZE parts per request: S3's
 // maximum is 1000; tests use less to exercise paging). A gone upload is an
-// error with code "NoSuchUpload".
+// error with code "NoSuchUpload". CHECKSUM_ALGORITHM, if given, gets the
+// upload's ChecksumAlgorithm ("SHA256"; "" when S3 names none).
 Result<std::vector<S3Part>> s3_list_parts(AwsClient& client, const std::string& region,
                                           const S3Url& url, const std::string& upload_id,
-                                          int page_size = 1000);
+                                          int page_size = 1000,
+                                          std::string* checksum_algorithm = nullptr);
 
-// CompleteMultipartUpload with PARTS (ascending numbers). FILE_SIZE fills
-// S3Object::size.
+// CompleteMultipartUpload with PARTS (ascending numbers; each with its
+// checksum_sha256 when it has one). FILE_SIZE fills S3Object::size.
 Result<S3Object> s3_complete_multipart_upload(AwsClient& client, const std::string& region,
                                               const S3Url& url, const std::string& upload_id,
                                               const std::vector<S3Part>& parts, uint64_t file_size);

@@ -6,7 +6,11 @@
 // part is read twice (hash, then send) and never held whole. The SHA-256
 // from the hashing pass is the signed payload hash, which saves AwsClient a
 // third read and makes S3 verify it; Content-MD5 makes S3 verify the MD5,
-// which is also the part's ETag that a resume compares.
+// which is also the part's ETag that a resume compares. The same SHA-256
+// goes as the part's x-amz-checksum-sha256 (the upload is made with
+// checksum algorithm SHA256), so S3 keeps a composite checksum of the
+// object instead of reading it whole again at Complete for its default
+// full-object CRC64 (moto copies the object twice more for that).
 #include <algorithm>
 #include <atomic>
 #include <map>
@@ -96,6 +100,7 @@ struct PartRun {
   const std::string& upload_id;
   const std::map<uint32_t, S3Part>& existing;  // from ListParts on resume
   const S3UploadOptions& options;
+  bool part_checksums;  // the upload was made with checksum algorithm SHA256
 
   std::atomic<uint32_t> next{1};
   std::atomic<bool> failed{false};
@@ -121,12 +126,14 @@ struct PartRun {
     auto have = existing.find(number);
     if (have != existing.end() && have->second.size == length && have->second.etag == digests->md5_hex) {
       parts[number - 1] = have->second;
+      if (part_checksums && parts[number - 1].checksum_sha256.empty())
+        parts[number - 1].checksum_sha256 = digests->sha256_base64;
       reused.fetch_add(1);
       progress.finish();
       return ok_status();
     }
     Result<S3Part> part = s3_upload_part(client, region, dst, upload_id, number, file, offset, length,
-                                         *digests, [&](uint64_t d) { progress.add(d); });
+                                         *digests, [&](uint64_t d) { progress.add(d); }, part_checksums);
     if (!part.ok()) return part.error();
     parts[number - 1] = std::move(*part);
     sent.fetch_add(1);
@@ -151,12 +158,20 @@ Result<S3UploadResult> upload_multipart(AwsClient& client, const std::string& re
   result.multipart = true;
   result.parts_total = layout.count;
   std::map<uint32_t, S3Part> existing;
+  bool part_checksums = true;
   if (!options.resume_upload_id.empty()) {
+    std::string algorithm;
     Result<std::vector<S3Part>> listed =
-        s3_list_parts(client, region, dst, options.resume_upload_id);
+        s3_list_parts(client, region, dst, options.resume_upload_id, 1000, &algorithm);
     if (listed.ok()) {
       result.upload_id = options.resume_upload_id;
-      for (S3Part& p : *listed) existing[p.number] = std::move(p);
+      // Part checksums only for an upload S3 says was made with them (one
+      // started by an older version was not, and S3 refuses them there).
+      part_checksums = algorithm == "SHA256";
+      for (S3Part& p : *listed) {
+        part_checksums |= !p.checksum_sha256.empty();
+        existing[p.number] = std::move(p);
+      }
       log_info("S3: resuming upload " + result.upload_id + " of " + s3_url_string(dst) + " (" +
                std::to_string(existing.size()) + " parts already there)");
     } else if (listed.error().code == "NoSuchUpload") {
@@ -178,7 +193,7 @@ Result<S3UploadResult> upload_multipart(AwsClient& client, const std::string& re
     }
   }
 
-  PartRun run{client, region, dst, file, size, layout, result.upload_id, existing, options};
+  PartRun run{client, region, dst, file, size, layout, result.upload_id, existing, options, part_checksums};
   run.parts.resize(layout.count);
   const int threads = static_cast<int>(std::min<uint64_t>(static_cast<uint64_t>(options.parallel), layout.count));
   std::vector<std::thread> workers;

@@ -20,6 +20,7 @@ import json
 import re
 import socket
 import sys
+import threading
 import traceback
 import uuid
 from dataclasses import dataclass, field
@@ -218,31 +219,88 @@ class UpstreamError(Exception):
     pass
 
 
+class _Pool:
+    """Idle keep-alive connections per upstream. A connection per request
+    would cost a TCP handshake each and, worse, leave every request of a
+    burst (16 regions' polls) queued on connects; moto's server keeps
+    HTTP/1.1 connections open, so a proxy thread takes an idle one."""
+
+    MAX_IDLE = 32
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.idle: dict[tuple, list] = {}
+
+    def get(self, upstream: tuple[str, int], timeout: float) -> tuple[http.client.HTTPConnection, bool]:
+        with self.lock:
+            conns = self.idle.get(upstream)
+            if conns:
+                conn = conns.pop()
+                conn.timeout = timeout
+                if conn.sock is not None:
+                    conn.sock.settimeout(timeout)
+                return conn, True
+        conn = http.client.HTTPConnection(upstream[0], upstream[1], timeout=timeout)
+        conn.connect()
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn, False
+
+    def put(self, upstream: tuple[str, int], conn: http.client.HTTPConnection) -> None:
+        with self.lock:
+            conns = self.idle.setdefault(upstream, [])
+            if len(conns) < self.MAX_IDLE:
+                conns.append(conn)
+                return
+        conn.close()
+
+
+_POOL = _Pool()
+
+
 def forward(upstream: tuple[str, int], req: Request, timeout: float = 120.0) -> Response:
     """Sends req to upstream as received; returns the whole response."""
-    conn = http.client.HTTPConnection(upstream[0], upstream[1], timeout=timeout)
-    try:
-        conn.putrequest(req.method, req.target, skip_host=True, skip_accept_encoding=True)
-        has_host = False
-        for k, v in req.headers:
-            lk = k.lower()
-            if lk in HOP_BY_HOP or lk == "content-length":
+    for attempt in (1, 2):
+        try:
+            conn, reused = _POOL.get(upstream, timeout)
+        except OSError as e:
+            raise UpstreamError(f"{req.method} {req.path} to {upstream[0]}:{upstream[1]}: {e}") from e
+        try:
+            conn.putrequest(req.method, req.target, skip_host=True, skip_accept_encoding=True)
+            has_host = False
+            for k, v in req.headers:
+                lk = k.lower()
+                if lk in HOP_BY_HOP or lk == "content-length":
+                    continue
+                has_host |= lk == "host"
+                conn.putheader(k, v)
+            if not has_host:
+                conn.putheader("Host", f"{upstream[0]}:{upstream[1]}")
+            if req.body or req.method in ("PUT", "POST", "PATCH"):
+                conn.putheader("Content-Length", str(len(req.body)))
+            conn.endheaders(req.body if req.body else None)
+            resp = conn.getresponse()
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as e:
+            conn.close()
+            # An idle connection the server had closed: nothing was answered,
+            # so send once more on a new one.
+            if reused and attempt == 1:
                 continue
-            has_host |= lk == "host"
-            conn.putheader(k, v)
-        if not has_host:
-            conn.putheader("Host", f"{upstream[0]}:{upstream[1]}")
-        if req.body or req.method in ("PUT", "POST", "PATCH"):
-            conn.putheader("Content-Length", str(len(req.body)))
-        conn.endheaders(req.body if req.body else None)
-        resp = conn.getresponse()
-        body = resp.read()
+            raise UpstreamError(f"{req.method} {req.path} to {upstream[0]}:{upstream[1]}: {e}") from e
+        except (OSError, http.client.HTTPException) as e:
+            conn.close()
+            raise UpstreamError(f"{req.method} {req.path} to {upstream[0]}:{upstream[1]}: {e}") from e
+        try:
+            body = resp.read()
+        except (OSError, http.client.HTTPException) as e:
+            conn.close()
+            raise UpstreamError(f"{req.method} {req.path} to {upstream[0]}:{upstream[1]}: {e}") from e
         headers = [(k, v) for k, v in resp.getheaders() if k.lower() not in HOP_BY_HOP]
+        if resp.will_close:
+            conn.close()
+        else:
+            _POOL.put(upstream, conn)
         return Response(resp.status, headers, body, resp.reason)
-    except (OSError, http.client.HTTPException) as e:
-        raise UpstreamError(f"{req.method} {req.path} to {upstream[0]}:{upstream[1]}: {e}") from e
-    finally:
-        conn.close()
+    raise AssertionError("unreachable")
 
 
 def parse_upstream(url: str) -> tuple[str, int]:
@@ -257,6 +315,19 @@ class ProxyHandler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server_version = "cloud-helper-test-proxy"
+    # Buffered: head and a small body leave in one segment at flush().
+    wbufsize = -1
+
+    def setup(self) -> None:
+        super().setup()
+        # Without it, an answer written as head then body waits for the
+        # client's delayed ACK (Nagle): ~40 ms per request on loopback.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def handle_expect_100(self) -> bool:
+        ok = super().handle_expect_100()
+        self.wfile.flush()  # the client waits for this interim answer
+        return ok
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding", "") or "").lower():
