@@ -27,8 +27,10 @@ fi
 # tests/azure/package.json and package-lock.json).
 if [ ! -x "$top/tests/azure/node_modules/.bin/azurite-blob" ]; then
   if ! command -v npm >/dev/null 2>&1; then
-    echo "setup: npm not found: install Node.js (>= 18) and npm for the Azure tests (Azurite)" >&2
-    exit 1
+    echo "setup: installing nodejs npm (Azurite needs them)" >&2
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
   fi
   echo "setup: npm install --prefix tests/azure (Azurite, @azure/storage-blob)" >&2
   npm install --prefix "$top/tests/azure" --no-audit --no-fund >/dev/null

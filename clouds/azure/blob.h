@@ -89,6 +89,10 @@ struct PageBlobSource {
 struct PageBlobUploadOptions {
   int parallel = 8;                  // Put Page requests in flight
   uint64_t chunk_bytes = 4u << 20;   // ≤ 4 MiB, multiple of 512
+  // Within a chunk only the non-zero 512-byte pages are sent; runs of them
+  // closer than this are sent as one Put Page (a few zero pages cost less
+  // than another request).
+  uint64_t merge_gap_bytes = 1024;
   // The blob already exists, made by an earlier run of this same upload
   // (the caller checked operations and the metadata): read its page ranges
   // and send only chunks not wholly written. Otherwise the blob is created

@@ -284,7 +284,8 @@ class FakePageBlob {
   std::vector<std::string> log;
 };
 
-// A 4 MiB + footer "VHD": data in chunks 0 and 2 of 64 KiB chunks, the rest zero.
+// A 4 MiB + footer "VHD": data in chunk 0 (whole) and chunk 3 (one page) of
+// 64 KiB chunks, the rest zero.
 std::string make_vhd(const test::TempDir& dir) {
   std::string data(4u << 20, '\0');
   for (size_t i = 0; i < 65536; ++i) data[i] = static_cast<char>(i * 7);
@@ -317,9 +318,10 @@ TEST(AzurePageUpload, SparseParallelWithContentMd5) {
   ASSERT_TRUE(r.ok()) << r.message();
   EXPECT_EQ(created_calls, 1);
   EXPECT_EQ(r->blob_size, data.size());
-  EXPECT_EQ(r->bytes_sent, 2 * 65536u + 512);
+  // Only non-zero 512-byte pages: chunk 0 whole, one page of chunk 3, the footer.
+  EXPECT_EQ(r->bytes_sent, 65536u + 512 + 512);
   EXPECT_EQ(r->put_page_requests, 3u);
-  EXPECT_EQ(r->zero_bytes_skipped, data.size() - 2 * 65536 - 512);
+  EXPECT_EQ(r->zero_bytes_skipped, data.size() - 65536 - 512 - 512);
   EXPECT_EQ(r->md5_base64, md5_b64(data));
   EXPECT_EQ(fake.md5, md5_b64(data));
   EXPECT_EQ(progress.load(), data.size());
@@ -356,7 +358,7 @@ TEST(AzurePageUpload, ResumeSendsOnlyMissingChunks) {
   auto r = upload_page_blob(client, location(server, "d.vhd"), vhd_source(dir / "d.vhd"), opts);
   ASSERT_TRUE(r.ok()) << r.message();
   EXPECT_EQ(r->resumed_bytes, 65536u);
-  EXPECT_EQ(r->bytes_sent, 65536u + 512);
+  EXPECT_EQ(r->bytes_sent, 512u + 512);
   EXPECT_EQ(r->md5_base64, md5_b64(data));
   EXPECT_EQ(fake.contents(), data);
 }
@@ -378,7 +380,8 @@ TEST(AzurePageUpload, RawWithFooterPadsToWholeMiB) {
   EXPECT_EQ(blob.substr(0, raw.size()), raw);
   EXPECT_EQ(blob.substr(raw.size(), (1u << 20) - raw.size()), std::string((1u << 20) - raw.size(), '\0'));
   EXPECT_EQ(blob.substr(1u << 20, 8), "conectix");
-  EXPECT_EQ(r->put_page_requests, 1u);  // one 4 MiB chunk holds it all
+  EXPECT_EQ(r->put_page_requests, 2u);  // one 4 MiB chunk: its first page and the footer
+  EXPECT_EQ(r->bytes_sent, 1024u);
 }
 
 TEST(AzurePageUpload, WorkerErrorStopsTheUpload) {

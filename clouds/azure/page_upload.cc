@@ -4,9 +4,9 @@
 // One forward pass over the source: the calling thread is the reader. It
 // fills chunk buffers in order, feeds the whole-image MD5 (Azure keeps it as
 // the blob's Content-MD5, and the VHD's own checksums.md5 is the same
-// number), drops all-zero chunks (a new page blob reads as zeros, so they
-// never need sending) and chunks a resumed blob already holds, and queues
-// the rest for `parallel` workers that send them with Put Page. The buffers
+// number), finds each chunk's non-zero 512-byte pages (a new page blob reads
+// as zeros, so zero pages never need sending), drops the runs a resumed blob
+// already holds, and queues the rest for `parallel` workers that send them with Put Page. The buffers
 // form a fixed pool of 2 x parallel chunks, so memory stays bounded however
 // far the reader runs ahead; a worker returns its buffer when its page is
 // written. The first failure stops the reader and every worker before their
@@ -124,11 +124,35 @@ std::vector<PageRange> merge(std::vector<PageRange> in) {
   return out;
 }
 
+// A piece of a chunk to send: [start, start + length) within the chunk.
+struct Piece {
+  uint64_t start = 0;
+  uint64_t length = 0;
+};
+
 struct Chunk {
   uint64_t offset = 0;
   uint64_t length = 0;
   size_t buffer = 0;
+  std::vector<Piece> pieces;  // the non-zero runs of the chunk that are not already there
 };
+
+// The non-zero runs of BUF[0, LEN) in 512-byte pages: a page blob reads as
+// zeros where nothing was written, so only these need sending. Runs closer
+// than MERGE_GAP are sent as one (fewer requests for a few zero pages).
+std::vector<Piece> nonzero_pieces(const uint8_t* buf, uint64_t len, uint64_t merge_gap) {
+  std::vector<Piece> out;
+  for (uint64_t at = 0; at < len; at += 512) {
+    uint64_t n = std::min<uint64_t>(512, len - at);
+    if (is_zero(buf + at, n)) continue;
+    if (!out.empty() && at - (out.back().start + out.back().length) <= merge_gap) {
+      out.back().length = at + n - out.back().start;
+    } else {
+      out.push_back({at, n});
+    }
+  }
+  return out;
+}
 
 // What the reader and the workers share.
 class Pipeline {
@@ -159,7 +183,7 @@ class Pipeline {
   }
   void submit(Chunk c) {
     std::lock_guard<std::mutex> lock(mu_);
-    work_.push_back(c);
+    work_.push_back(std::move(c));
     cv_.notify_all();
   }
   void finish_reading() {
@@ -198,20 +222,23 @@ class Pipeline {
         work_.pop_front();
       }
       const uint8_t* data = buffers_[c.buffer].get();
-      std::string_view body(reinterpret_cast<const char*>(data), c.length);
-      Status st = client_.put_page(blob_, c.offset, body, nullptr, md5_base64(data, c.length));
-      if (!st.ok()) {
-        fail(st.error());
-        return;
+      for (const Piece& piece : c.pieces) {
+        if (failed()) return;
+        const uint8_t* p = data + piece.start;
+        std::string_view body(reinterpret_cast<const char*>(p), piece.length);
+        Status st = client_.put_page(blob_, c.offset + piece.start, body, nullptr, md5_base64(p, piece.length));
+        if (!st.ok()) {
+          fail(st.error());
+          return;
+        }
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          bytes_sent += piece.length;
+          ++requests;
+        }
+        progress(piece.length);
       }
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        bytes_sent += c.length;
-        ++requests;
-        free_.push_back(c.buffer);
-        cv_.notify_all();
-      }
-      progress(c.length);
+      give_back(c.buffer);
     }
   }
 
@@ -329,13 +356,30 @@ Result<PageBlobUploadResult> upload_page_blob(BlobClient& client, const BlobLoca
       break;
     }
     if (hash) md5.update(buf, len);
-    if (have || is_zero(buf, len)) {
-      (have ? result.resumed_bytes : result.zero_bytes_skipped) += len;
+    if (have) {
+      result.resumed_bytes += len;
       pipe.give_back(*b);
       pipe.progress(len);
       continue;
     }
-    pipe.submit({offset, len, *b});
+    Chunk c{offset, len, *b, {}};
+    uint64_t send = 0, resumed_here = 0;
+    for (const Piece& piece : nonzero_pieces(buf, len, opts.merge_gap_bytes)) {
+      if (!present.empty() && covered(present, offset + piece.start, piece.length)) {
+        resumed_here += piece.length;  // a piece an earlier run wrote
+        continue;
+      }
+      c.pieces.push_back(piece);
+      send += piece.length;
+    }
+    result.resumed_bytes += resumed_here;
+    result.zero_bytes_skipped += len - send - resumed_here;
+    pipe.progress(len - send);
+    if (c.pieces.empty()) {
+      pipe.give_back(*b);
+      continue;
+    }
+    pipe.submit(std::move(c));
   }
   pipe.finish_reading();
   for (std::thread& t : workers) t.join();
