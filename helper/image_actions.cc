@@ -7,7 +7,7 @@
 // (a conversion must never overwrite its own input).
 //
 // checksum digests image_file once for every algorithm asked (default
-// sha256, sha512), records `checksums` and writes IMAGE.ALGO sidecars in
+// sha256, sha512; md5 too for cloud azure), records `checksums` and writes IMAGE.ALGO sidecars in
 // sha256sum format, so `sha256sum -c IMAGE.sha256` passes in the image's
 // directory.
 #include <sys/stat.h>
@@ -199,7 +199,12 @@ Result<std::vector<std::string>> requested_checksums(const ImageMetadata& meta) 
     for (const std::string& n : names)
       if (std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
   }
-  if (out.empty()) out = kDefaultChecksums;
+  if (out.empty()) {
+    out = kDefaultChecksums;
+    // Azure keeps the whole file's MD5 as the blob's Content-MD5: computed
+    // here in the same read, the upload need not hash the image again.
+    if (meta.get_string("cloud").value_or("") == "azure") out.push_back("md5");
+  }
   return out;
 }
 

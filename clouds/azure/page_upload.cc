@@ -310,7 +310,7 @@ Result<PageBlobUploadResult> upload_page_blob(BlobClient& client, const BlobLoca
   if (opts.resume) {
     CH_ASSIGN(props, client.properties(blob));
     if (!props) {
-      log_info("Azure: " + blob.az_url() + " to resume is gone; creating it again");
+      log_info("azure: " + blob.az_url() + " to resume is gone; creating it again");
       create = true;
     } else if (props->blob_type != "PageBlob" || props->content_length != image.size) {
       return Error{context + ": cannot resume: the blob is a " + props->blob_type + " of " +
@@ -326,7 +326,7 @@ Result<PageBlobUploadResult> upload_page_blob(BlobClient& client, const BlobLoca
     CH_TRY(client.create_page_blob(blob, image.size, opts.metadata, !opts.overwrite));
   }
   if (opts.on_created) CH_TRY(opts.on_created());
-  log_info("Azure: uploading " + source.path + " to " + blob.az_url() + " as a page blob of " +
+  log_info("azure: uploading " + source.path + " to " + blob.az_url() + " as a page blob of " +
            std::to_string(image.size) + " bytes" + (present.empty() ? "" : " (resuming)"));
 
   const uint64_t chunk = opts.chunk_bytes;
@@ -389,7 +389,7 @@ Result<PageBlobUploadResult> upload_page_blob(BlobClient& client, const BlobLoca
 
   result.md5_base64 = hash ? md5.base64() : known_md5;
   CH_TRY(client.set_content_md5(blob, result.md5_base64, kContentType));
-  log_info("Azure: " + blob.az_url() + " written: " + std::to_string(result.bytes_sent) + " bytes in " +
+  log_info("azure: " + blob.az_url() + " written: " + std::to_string(result.bytes_sent) + " bytes in " +
            std::to_string(result.put_page_requests) + " Put Page requests, " +
            std::to_string(result.zero_bytes_skipped) + " zero bytes skipped, " +
            std::to_string(result.resumed_bytes) + " already present");

@@ -26,6 +26,7 @@ status: 0 done, 1 failed, 3 (status) not all running.
 from __future__ import annotations
 
 import argparse
+import http.client
 import concurrent.futures
 import json
 import os
@@ -103,7 +104,9 @@ def answers(c: dict) -> bool:
             return r.status == 200 or c.get("any_status", False)
     except urllib.error.HTTPError:
         return c.get("any_status", False)
-    except (OSError, urllib.error.URLError):
+    except (OSError, urllib.error.URLError, http.client.HTTPException):
+        # HTTPException: a half-started server answering garbage (seen once
+        # as BadStatusLine); wait for a real answer.
         return False
 
 
