@@ -16,11 +16,17 @@
 # Content-MD5 with every Put Page; az, without --validate-content, sends
 # none: our figure includes work az skips.
 #
-# "Non-zero data" is the bytes of the VHD's non-zero 512-byte sectors (the
-# page size of a page blob: nothing finer can be sent). Bytes sent is what
+# "Non-zero data" is given two ways: the bytes of the VHD's non-zero 4 KiB
+# blocks (the filesystem's block) and of its non-zero 512-byte pages (a page
+# blob's unit: nothing finer can be sent). The default merge gap sends the
+# zero pages of a 4 KiB block that holds data (file tails) to keep the
+# request count low; --merge-gap 1024 sends almost only non-zero pages, in
+# a hundred times more requests. Bytes sent is what
 # cloud_helper reports for its Put Page bodies (--output json).
 #
-# Usage: bench/azure.sh [--runs N] [--quick]   (--quick: a 1 GiB image, 1 run)
+# Usage: bench/azure.sh [--runs N] [--quick] [--merge-gap BYTES]
+#   --quick: a 1 GiB image, 1 run; --merge-gap: azure.upload_merge_gap
+#   (default 4096), results in bench/azure-results-gapBYTES.md
 # Writes bench/azure-results.md. Needs build/cloud_helper; installs
 # azure-cli and the npm modules when missing.
 set -uo pipefail
@@ -30,10 +36,12 @@ bin=${CLOUD_HELPER:-$repo/build/cloud_helper}
 work=$here/work/azure
 runs=3
 quick=0
+gap=
 while (($#)); do
   case $1 in
     --runs) runs=$2; shift ;;
     --quick) quick=1; runs=1 ;;
+    --merge-gap) gap=$2; shift ;;
     *) echo "azure.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -72,11 +80,12 @@ measure() {
 }
 best() { sort -n | head -1; }
 
-nonzero=$(python3 - "$vhd" <<'PY'
+read -r nonzero nonzero4k < <(python3 - "$vhd" <<'PY'
 import os, sys
-# Bytes in non-zero 512-byte sectors, reading only the file's data extents.
-fd = os.open(sys.argv[1], os.O_RDONLY); size = os.fstat(fd).st_size; n = 0; off = 0
-zero = bytes(512)
+# Bytes in non-zero 512-byte sectors and in non-zero 4 KiB blocks, reading
+# only the file's data extents.
+fd = os.open(sys.argv[1], os.O_RDONLY); size = os.fstat(fd).st_size; n = n4 = 0; off = 0
+z512, z4k = bytes(512), bytes(4096)
 while off < size:
     try:
         off = os.lseek(fd, off, os.SEEK_DATA)
@@ -87,9 +96,10 @@ while off < size:
         b = os.pread(fd, min(8 << 20, end - off), off)
         if b.count(0) != len(b):
             mv = memoryview(b)
-            n += sum(512 for i in range(0, len(b), 512) if mv[i:i + 512] != zero)
+            n += sum(512 for i in range(0, len(b), 512) if mv[i:i + 512] != z512)
+            n4 += sum(len(mv[i:i + 4096]) for i in range(0, len(b), 4096) if mv[i:i + 4096] != z4k[:len(mv[i:i + 4096])])
         off += len(b)
-print(n)
+print(n, n4)
 PY
 )
 
@@ -100,11 +110,11 @@ arch: x86_64
 image_file: $vhd
 image_format: vhd
 storage_url: az://devstoreaccount1/ours/
-azure: {create: [container]}
+azure: {create: [container]${gap:+, upload_merge_gap: $gap}}
 checksums: {md5: $md5}
 YAML
 }
-md5=$("$bin" checksum -i "$vhd" -a md5 | cut -d' ' -f1)
+md5=$("$bin" --no-progress checksum -i "$vhd" -a md5 | cut -d' ' -f1)
 cat "$vhd" >/dev/null 2>&1 || true
 ours=() peer=() rss=() peer_rss=() sent=0
 for ((i = 0; i < runs; i++)); do
@@ -132,19 +142,21 @@ r=$(( $(printf '%s\n' "${rss[@]}" | sort -n | tail -1) / 1024 ))
 pr=$(( $(printf '%s\n' "${peer_rss[@]}" | sort -n | tail -1) / 1024 ))
 ratio=$(python3 -c "print(f'{$o/$p:.2f}')")
 bytes_ratio=$(python3 -c "print(f'{$sent/max($nonzero,1):.4f}')")
+bytes_ratio4k=$(python3 -c "print(f'{$sent/max($nonzero4k,1):.4f}')")
 verdict() { python3 -c "print('pass' if $1 <= $2 else 'FAIL')"; }
-out=$here/azure-results.md
+out=$here/azure-results${gap:+-gap$gap}.md
 ((quick)) && out=$work/azure-results-quick.md
 {
   echo "# Azure benchmark (bench/azure.sh, Azurite $("$repo/tests/azure/node_modules/.bin/azurite-blob" --version 2>/dev/null), $(az version --query '"azure-cli"' -o tsv 2>/dev/null | sed 's/^/azure-cli /'))"
   echo
   echo "Machine: $(nproc) cores, $(python3 -c "import os; print(os.sysconf('SC_PAGE_SIZE')*os.sysconf('SC_PHYS_PAGES')>>30)") GiB; best of $runs; Azurite on loopback."
-  echo "Image: $(basename "$vhd"), $(stat -c %s "$vhd") bytes, $nonzero bytes in non-zero 512-byte sectors."
+  echo "Image: $(basename "$vhd"), $(stat -c %s "$vhd") bytes; $nonzero4k bytes in non-zero 4 KiB blocks, $nonzero in non-zero 512-byte pages. azure.upload_merge_gap: ${gap:-4096 (default)}."
   echo
   echo "| measure | ours | reference | ratio | target | |"
   echo "|---|---|---|---|---|---|"
   echo "| page-blob upload time | $o s | az storage blob upload --type page $p s (peak RSS $pr MiB) | ${ratio}x | <= 0.5x | $(verdict "$ratio" 0.5) |"
-  echo "| bytes sent | $sent | non-zero data $nonzero | ${bytes_ratio}x | <= 1.01x | $(verdict "$bytes_ratio" 1.01) |"
+  echo "| bytes sent / non-zero 4 KiB blocks (the filesystem's) | $sent | $nonzero4k | ${bytes_ratio4k}x | <= 1.01x | $(verdict "$bytes_ratio4k" 1.01) |"
+  echo "| bytes sent / non-zero 512-byte pages | $sent | $nonzero | ${bytes_ratio}x | <= 1.01x | $(verdict "$bytes_ratio" 1.01) |"
   echo "| peak RSS | $r MiB | | | <= 256 MiB | $(verdict "$r" 256) |"
 } >"$out"
 cat "$out"

@@ -94,8 +94,8 @@ TestDisk make_disk(const test::TempDir& dir, uint64_t seed) {
 }
 
 // What upload_page_blob sends of PATH: per CHUNK, the non-zero 512-byte
-// pages, runs closer than 1024 bytes sent as one (PageBlobUploadOptions::
-// merge_gap_bytes, 1024); as merged [start, end] ranges, and their bytes.
+// pages, runs at most 4096 bytes apart sent as one (PageBlobUploadOptions::
+// merge_gap_bytes, 4096); as merged [start, end] ranges, and their bytes.
 std::pair<std::vector<std::pair<uint64_t, uint64_t>>, uint64_t> nonzero_ranges(const std::string& path,
                                                                                 uint64_t chunk = kChunk) {
   std::ifstream f(path, std::ios::binary);
@@ -110,7 +110,7 @@ std::pair<std::vector<std::pair<uint64_t, uint64_t>>, uint64_t> nonzero_ranges(c
     for (uint64_t at = 0; at < n; at += 512) {
       uint64_t len = std::min<uint64_t>(512, n - at);
       if (std::all_of(buf.begin() + at, buf.begin() + at + len, [](char c) { return c == 0; })) continue;
-      if (!pieces.empty() && off + at - pieces.back().second <= 1024) {
+      if (!pieces.empty() && off + at - pieces.back().second <= 4096) {
         pieces.back().second = off + at + len;
       } else {
         pieces.push_back({off + at, off + at + len});

@@ -298,6 +298,12 @@ Result<AzureStorageOptions> read_azure_storage_options(const ImageMetadata& meta
   if (o.subscription_id.empty()) o.subscription_id = subscription_from_env;
   o.resource_group = text(az, "storage_resource_group");
   if (o.resource_group.empty()) o.resource_group = text(az, "resource_group");
+  if (std::string g = text(az, "upload_merge_gap"); !g.empty()) {
+    auto v = part(g);
+    if (!v || *v > (4u << 20))
+      return Error{"azure.upload_merge_gap '" + g + "' is not a byte count of 0 to 4194304"};
+    o.merge_gap = *v;
+  }
   o.location = text(az, "location");
   if (o.location.empty()) {
     std::vector<std::string> regions = meta.get_list("regions");

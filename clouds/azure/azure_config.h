@@ -83,6 +83,9 @@ Result<AzureConfig> read_azure_config(const ImageMetadata& meta, const std::stri
 struct AzureStorageOptions {
   bool create_storage_account = false, create_container = false, create_resource_group = false;
   std::string subscription_id, resource_group, location;  // for creating the account
+  // azure.upload_merge_gap: non-zero page runs at most this far apart go
+  // in one Put Page (PageBlobUploadOptions::merge_gap_bytes).
+  uint64_t merge_gap = 4096;
 };
 // Errors: a bad azure.create; creating an account without subscription,
 // resource group or location.

@@ -153,6 +153,7 @@ CloudStepResult azure_upload(ImageMetadata& meta, const CloudStepOptions& opts) 
 
   PageBlobUploadOptions up;
   up.known_md5_hex = p.md5_hex;
+  up.merge_gap_bytes = p.storage.merge_gap;
   up.metadata = {{"cloudhelper_image", meta.get_string("name").value_or(base_name(p.path))}};
   CH_STEP_ASSIGN(props, client->properties(p.blob));
   bool ours = op_get(meta, "upload", "url") == az_url && op_get(meta, "upload", "state") == "uploading";
