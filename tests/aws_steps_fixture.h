@@ -287,35 +287,14 @@ class AwsSteps : public AwsTest {
     return r;
   }
 
-  // Starts `cloud_helper ARGS` in the background, polls YAML every 5 ms
-  // until READY(meta) holds, then kills it with SIGKILL. Returns whether it
-  // was still running when killed (false: it ended first, exit code in *code).
+  // Starts `cloud_helper ARGS`, polls YAML every 5 ms until READY(meta)
+  // holds, then SIGKILLs it. False when it ended first (exit code in *code).
   template <typename Ready>
   bool run_and_kill(const std::string& args, const std::string& yaml, Ready ready, int* code) {
-    std::string cmd = command(args) + " >" + shell_quote(dir_.file(".kout")) + " 2>" +
-                      shell_quote(dir_.file(".kerr"));
-    const char* argv[] = {"sh", "-c", cmd.c_str(), nullptr};
-    pid_t pid;
-    if (posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), environ) != 0) {
-      ADD_FAILURE() << "cannot start " << cmd;
-      return false;
-    }
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    int status = 0;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (waitpid(pid, &status, WNOHANG) == pid) {
-        *code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        return false;
-      }
-      auto m = ImageMetadata::parse(slurp(dir_.file(yaml)), dir_.file(yaml));
-      if (m.ok() && ready(*m)) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    if (std::chrono::steady_clock::now() >= deadline) ADD_FAILURE() << "the YAML never got ready: " << args;
-    kill(pid, SIGKILL);  // sh exec'd the binary: this is cloud_helper itself
-    waitpid(pid, &status, 0);
-    *code = -1;
-    return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+    std::string cmd = command(args) + " >" + shell_quote(dir_.file(".kout")) + " 2>" + shell_quote(dir_.file(".kerr"));
+    auto killed = run_and_kill_when(cmd, dir_.file(yaml), ready, code);
+    if (!killed.ok()) ADD_FAILURE() << killed.message();
+    return killed.ok() && *killed;
   }
 
   void write(const std::string& name, const std::string& text) {

@@ -1,14 +1,22 @@
 #include "tests/test_util.h"
 
+#include <signal.h>
+#include <spawn.h>
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <thread>
 
 #include "base/file.h"
 #include "formats/checksum.h"
+
+extern char** environ;
 
 namespace ch::test {
 
@@ -86,6 +94,36 @@ Status make_sparse_file(const std::string& path, uint64_t size, const std::vecto
     }
   }
   return {};
+}
+
+Result<bool> run_and_kill_when(const std::string& command, const std::string& yaml_path,
+                               const std::function<bool(const ImageMetadata&)>& ready, int* code) {
+  const char* argv[] = {"sh", "-c", command.c_str(), nullptr};
+  pid_t pid;
+  if (posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), environ) != 0)
+    return Error{"cannot start " + command};
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  int status = 0;
+  bool ready_seen = false;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      *code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      return false;
+    }
+    std::ifstream in(yaml_path, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto m = ImageMetadata::parse(text, yaml_path);
+    if (m.ok() && ready(*m)) {
+      ready_seen = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  kill(pid, SIGKILL);  // sh exec'd the program: this is the program itself
+  waitpid(pid, &status, 0);
+  *code = -1;
+  if (!ready_seen) return Error{"the YAML never got ready: " + command};
+  return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
 }
 
 }  // namespace ch::test

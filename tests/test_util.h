@@ -5,11 +5,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "base/result.h"
+#include "metadata/image_metadata.h"
 
 namespace ch::test {
 
@@ -62,5 +64,13 @@ uint8_t pattern_byte(uint64_t seed, uint64_t offset);
 // `runs` (later runs overwrite earlier ones; runs past `size` are clipped).
 Status make_sparse_file(const std::string& path, uint64_t size,
                         const std::vector<DataRun>& runs, uint64_t seed = 1);
+
+// Starts `sh -c COMMAND` (which should exec the program to kill), polls the
+// YAML at YAML_PATH every 5 ms until READY(meta) holds, then kills the
+// process with SIGKILL. Returns whether it was still running when killed;
+// false when it ended first (its exit code in *code) or when READY never
+// held within 60 s (an error names that).
+Result<bool> run_and_kill_when(const std::string& command, const std::string& yaml_path,
+                               const std::function<bool(const ImageMetadata&)>& ready, int* code);
 
 }  // namespace ch::test

@@ -7,9 +7,9 @@
 #include <cctype>
 #include <charconv>
 
+#include "base/env.h"
 #include "clouds/http/ascii_case.h"
 
-extern char** environ;
 
 namespace ch {
 
@@ -124,12 +124,7 @@ AwsPartition aws_partition(std::string_view region) {
 
 AwsEnv AwsEnv::from_process() {
   AwsEnv env;
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    std::string_view entry(*e);
-    size_t eq = entry.find('=');
-    if (eq == std::string_view::npos || eq == 0) continue;
-    env.vars.emplace(std::string(entry.substr(0, eq)), std::string(entry.substr(eq + 1)));
-  }
+  env.vars = process_environment();
   env.home = env.get("HOME");
   return env;
 }

@@ -8,9 +8,9 @@
 
 #include <array>
 
+#include "base/env.h"
 #include "clouds/http/ascii_case.h"
 
-extern char** environ;
 
 namespace ch {
 
@@ -58,12 +58,7 @@ Result<std::string> override_url(std::string_view var, std::string value) {
 
 AzureEnv AzureEnv::from_process() {
   AzureEnv env;
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    std::string_view entry(*e);
-    size_t eq = entry.find('=');
-    if (eq == std::string_view::npos || eq == 0) continue;
-    env.vars.emplace(std::string(entry.substr(0, eq)), std::string(entry.substr(eq + 1)));
-  }
+  env.vars = process_environment();
   env.home = env.get("HOME");
   return env;
 }

@@ -24,7 +24,9 @@
 
 #include "clouds/http/ascii_case.h"
 #include "clouds/http/http_client.h"
+#include "clouds/http/http_url.h"
 #include "clouds/signing/digest.h"
+#include "clouds/signing/sigv4.h"
 #include "helper/output.h"
 
 namespace ch {
@@ -44,46 +46,6 @@ std::string trim(std::string_view s) {
   if (b == std::string_view::npos) return "";
   size_t e = s.find_last_not_of(" \t\r\n");
   return std::string(s.substr(b, e - b + 1));
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Percent-decodes S ("+" stays "+"); false on a malformed escape.
-bool percent_decode(std::string_view s, std::string* out) {
-  out->clear();
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out->push_back(s[i]);
-      continue;
-    }
-    if (i + 2 >= s.size()) return false;
-    int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
-    if (hi < 0 || lo < 0) return false;
-    out->push_back(static_cast<char>(hi * 16 + lo));
-    i += 2;
-  }
-  return true;
-}
-
-// Percent-encodes every byte but RFC 3986 unreserved ones and '/'.
-std::string encode_blob_name(std::string_view name) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : name) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
 }
 
 // Strict RFC 4648 base64 (standard alphabet, padding required).
@@ -215,7 +177,7 @@ Status check_key(std::string_view key, std::string_view source) {
 // ---------------------------------------------------------------------------
 // Locations
 
-std::string BlobLocation::url() const { return endpoint + "/" + container + "/" + encode_blob_name(name); }
+std::string BlobLocation::url() const { return endpoint + "/" + container + "/" + aws_uri_encode(name, /*keep_slash=*/true); }
 
 std::string BlobLocation::az_url() const { return "az://" + account + "/" + container + "/" + name; }
 

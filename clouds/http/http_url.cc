@@ -28,30 +28,6 @@ void append_encoded(std::string& out, std::string_view bytes) {
   }
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Percent-decodes S; false on a malformed escape. "+" stays "+": these are
-// URLs, not HTML form bodies, and presigned URLs encode spaces as %20.
-bool percent_decode(std::string_view s, std::string* out) {
-  out->clear();
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out->push_back(s[i]);
-      continue;
-    }
-    int hi = i + 1 < s.size() ? hex_value(s[i + 1]) : -1;
-    int lo = i + 2 < s.size() ? hex_value(s[i + 2]) : -1;
-    if (hi < 0 || lo < 0) return false;
-    out->push_back(static_cast<char>(hi * 16 + lo));
-    i += 2;
-  }
-  return true;
-}
 
 uint16_t default_port(std::string_view scheme) { return scheme == "http" ? 80 : 443; }
 
@@ -86,6 +62,31 @@ Error bad_url(std::string_view url, std::string_view what) {
 }
 
 }  // namespace
+
+static int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Percent-decodes S; false on a malformed escape. "+" stays "+": these are
+// URLs, not HTML form bodies, and presigned URLs encode spaces as %20.
+bool percent_decode(std::string_view s, std::string* out) {
+  out->clear();
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out->push_back(s[i]);
+      continue;
+    }
+    int hi = i + 1 < s.size() ? hex_value(s[i + 1]) : -1;
+    int lo = i + 2 < s.size() ? hex_value(s[i + 2]) : -1;
+    if (hi < 0 || lo < 0) return false;
+    out->push_back(static_cast<char>(hi * 16 + lo));
+    i += 2;
+  }
+  return true;
+}
 
 bool is_secret_query_key(std::string_view key) {
   for (std::string_view k :

@@ -32,4 +32,8 @@ bool is_secret_query_key(std::string_view key);
 // replaced by "***", for messages about URLs that failed to parse.
 std::string redact_url_text(std::string_view url);
 
+// Percent-decodes S into OUT; false on a malformed escape. "+" stays "+":
+// these are URLs, not HTML form bodies.
+bool percent_decode(std::string_view s, std::string* out);
+
 }  // namespace ch
