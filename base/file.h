@@ -55,4 +55,10 @@ inline std::string base_name(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+// The directory part of PATH ("a/b/disk.raw" -> "a/b", "disk.raw" -> ".",
+// "/disk.raw" -> "/").
+std::string dir_of(const std::string& path);
+// fsync of directory DIR: makes a rename or a new entry in it durable.
+Status fsync_dir(const std::string& dir);
+
 }  // namespace ch

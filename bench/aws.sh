@@ -48,6 +48,19 @@ measure() {
     echo "aws.sh: failed: $*" >&2; tail -5 "$work/cmd.log" >&2; return 1; }
   cat "$work/time.txt"
 }
+# CPU seconds the emulators (moto and the gap proxy) have used so far: the
+# server side of every task here is Python under one GIL, so this is the
+# floor of each run's time whatever the client does.
+server_cpu() {
+  local p t=0 hz
+  hz=$(getconf CLK_TCK)
+  for p in $(cat "$work/emulators/moto.pid" "$work/emulators/gap_proxy.pid"); do
+    t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
+  python3 -c "print(f'{$t / $hz:.2f}')"
+}
+# difference of two server_cpu readings
+cpu_diff() { python3 -c "print(f'{$2 - $1:.2f}')"; }
 # median of the runs (the lower middle one for an even count)
 median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
@@ -66,18 +79,21 @@ arch: x86_64
 image_file: $(basename "$file")
 storage_url: s3://bench/ours/
 YAML
-ours_up=() peer_up=() rss_up=()
+ours_up=() peer_up=() rss_up=() ours_cpu=() peer_cpu=()
 for ((i = 0; i < runs; i++)); do
+  c0=$(server_cpu)
   read -r t m < <(measure "$bin" --no-progress --force upload "$work/up.yaml") || exit 1
-  ours_up+=("$t"); rss_up+=("$m")
+  ours_up+=("$t"); rss_up+=("$m"); ours_cpu+=("$(cpu_diff "$c0" "$(server_cpu)")")
   aws s3 rm s3://bench/ours/ --recursive >/dev/null
+  c0=$(server_cpu)
   read -r t m < <(measure aws s3 cp --only-show-errors "$file" s3://bench/peer/x.bin) || exit 1
-  peer_up+=("$t")
+  peer_up+=("$t"); peer_cpu+=("$(cpu_diff "$c0" "$(server_cpu)")")
   aws s3 rm s3://bench/peer/ --recursive >/dev/null
 done
 o=$(printf '%s\n' "${ours_up[@]}" | median); p=$(printf '%s\n' "${peer_up[@]}" | median)
 r=$(printf '%s\n' "${rss_up[@]}" | sort -n | tail -1)
 up_ratio=$(python3 -c "print(f'{$o/$p:.2f}')")
+oc=$(printf '%s\n' "${ours_cpu[@]}" | median); pc=$(printf '%s\n' "${peer_cpu[@]}" | median)
 fi
 
 # ---- ebs-direct import of the bench image (through the gap proxy)
@@ -126,15 +142,20 @@ pub() {  # N → seconds for publish to N regions (fresh image each time)
   printf 'name: bench-pub-%s\ncloud: aws\narch: x86_64\nfirmware: uefi\nimage_file: %s\nregion: us-east-1\nregions: [%s]\npublic: true\nend_of_life: 2027-06-01\n' \
     "$RANDOM$RANDOM" "$small" "$list" >"$y"
   "$bin" --no-progress import "$y" >/dev/null 2>&1 || return 1
+  local c0; c0=$(server_cpu)
   read -r t m < <(measure "$bin" --no-progress publish "$y") || return 1
-  echo "$t"
+  echo "$t $(cpu_diff "$c0" "$(server_cpu)")"
 }
-p1=() p16=()
+p1=() p16=() c1=() c16=()
 want publish || runs=0
-for ((i = 0; i < runs; i++)); do p1+=("$(pub 1)"); p16+=("$(pub 16)"); done
+for ((i = 0; i < runs; i++)); do
+  read -r t c < <(pub 1); p1+=("$t"); c1+=("$c")
+  read -r t c < <(pub 16); p16+=("$t"); c16+=("$c")
+done
 if want publish; then
   b1=$(printf '%s\n' "${p1[@]}" | median); b16=$(printf '%s\n' "${p16[@]}" | median)
   pub_ratio=$(python3 -c "print(f'{$b16/$b1:.2f}')")
+  sc1=$(printf '%s\n' "${c1[@]}" | median); sc16=$(printf '%s\n' "${c16[@]}" | median)
 fi
 
 verdict() { [[ $1 == - ]] && echo - || python3 -c "print('pass' if $1 <= $2 else 'FAIL')"; }
@@ -150,5 +171,12 @@ out=$here/aws-results.md
   echo "| upload ${upload_mib} MiB | $o s (peak RSS $((r / 1024)) MiB) | aws s3 cp $p s | ${up_ratio}x | <= 0.7x | $(verdict "$up_ratio" 0.7) |"
   echo "| publish 16 regions | $b16 s | 1 region $b1 s | ${pub_ratio}x | <= 2x | $(verdict "$pub_ratio" 2) |"
   echo "| ebs-direct import | $ebs_line | | | RSS <= 256 MiB | $( [[ -n ${ebs_rss:-} ]] && verdict "$ebs_rss" 256 || echo -) |"
+  echo
+  echo "Emulator CPU (moto + gap proxy, CPU seconds used during the run, median; Python, one GIL each):"
+  echo
+  echo "| task | ours | reference |"
+  echo "|---|---|---|"
+  echo "| upload ${upload_mib} MiB | ${oc:--} s | aws s3 cp ${pc:--} s |"
+  echo "| publish | 16 regions ${sc16:--} s | 1 region ${sc1:--} s |"
 } >"$out"
 cat "$out"

@@ -55,6 +55,16 @@ struct CloudStepResult {
     r.bad_input = true;
     return r;
   }
+  // An action this cloud has no use for (import for nocloud, upload for a
+  // cloud that takes the image in its import): exit 0 with NOTICE
+  // ("PATH: import: does not apply to cloud nocloud (storage only)"), so an
+  // orchestrator can call every action for every cloud.
+  static CloudStepResult not_applicable(std::string notice) {
+    CloudStepResult r;
+    r.skipped = true;
+    r.notice = std::move(notice);
+    return r;
+  }
 };
 
 using CloudStep = CloudStepResult (*)(ImageMetadata& meta, const CloudStepOptions& opts);

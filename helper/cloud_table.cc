@@ -2,6 +2,11 @@
 
 #include "clouds/aws/aws_steps.h"
 #include "clouds/azure/azure_steps.h"
+// [gcp include]
+// [openstack include]
+// [alicloud include]
+// [oci include]
+#include "clouds/nocloud/nocloud_steps.h"
 
 namespace ch {
 
@@ -10,9 +15,13 @@ const std::vector<CloudCapabilities>& cloud_table() {
   // EC2 snapshot import/EBS direct take raw bytes, Azure only fixed VHD,
   // GCE a gzipped tar holding disk.raw, the rest qcow2.
   static const std::vector<CloudCapabilities> table = {
-      {"aws", "raw", aws_upload, aws_import, aws_publish, aws_rollback},         {"azure", "vhd", azure_upload, azure_import, azure_publish, azure_rollback},         {"gcp", "gce-tar"},
-      {"alicloud", "qcow2"},  {"oci", "qcow2"},         {"openstack", "qcow2"},
-      {"nocloud", "qcow2"},
+      {"aws", "raw", aws_upload, aws_import, aws_publish, aws_rollback},
+      {"azure", "vhd", azure_upload, azure_import, azure_publish, azure_rollback},
+      {"gcp", "gce-tar"},
+      {"alicloud", "qcow2"},
+      {"oci", "qcow2"},
+      {"openstack", "qcow2"},
+      {"nocloud", "qcow2", nocloud_upload, nocloud_import, nocloud_publish, nocloud_rollback},
   };
   return table;
 }

@@ -314,22 +314,6 @@ bool is_false_word(const std::string& s) {
   return false;
 }
 
-Status fsync_dir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return errno_error(dir);
-  int rc = ::fsync(fd);
-  Error e = errno_error(dir);
-  ::close(fd);
-  if (rc != 0) return e;
-  return ok_status();
-}
-
-std::string dir_of(const std::string& path) {
-  size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
 
 }  // namespace
 

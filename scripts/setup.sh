@@ -36,5 +36,11 @@ if [ ! -x "$top/tests/azure/node_modules/.bin/azurite-blob" ]; then
   npm install --prefix "$top/tests/azure" --no-audit --no-fund >/dev/null
 fi
 
+# What a cloud's tests need beyond the above (its emulator's packages, say):
+# tests/<cloud>/setup.sh, when present, installs it the same way.
+for hook in "$top"/tests/*/setup.sh; do
+  [ -f "$hook" ] && bash "$hook"
+done
+
 cmake -S "$top" -B "$top/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$top/build" -j"$(nproc)"
