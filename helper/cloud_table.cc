@@ -2,10 +2,10 @@
 
 #include "clouds/aws/aws_steps.h"
 #include "clouds/azure/azure_steps.h"
-// [gcp include]
-// [openstack include]
-// [alicloud include]
-// [oci include]
+#include "clouds/gcp/gcp_steps.h"
+#include "clouds/openstack/openstack_steps.h"
+#include "clouds/alicloud/alicloud_steps.h"
+#include "clouds/oci/oci_steps.h"
 #include "clouds/nocloud/nocloud_steps.h"
 
 namespace ch {
@@ -17,10 +17,10 @@ const std::vector<CloudCapabilities>& cloud_table() {
   static const std::vector<CloudCapabilities> table = {
       {"aws", "raw", aws_upload, aws_import, aws_publish, aws_rollback},
       {"azure", "vhd", azure_upload, azure_import, azure_publish, azure_rollback},
-      {"gcp", "gce-tar"},
-      {"alicloud", "qcow2"},
-      {"oci", "qcow2"},
-      {"openstack", "qcow2"},
+      {"gcp", "gce-tar", gcp_upload, gcp_import, gcp_publish, gcp_rollback},
+      {"alicloud", "qcow2", alicloud_upload, alicloud_import, alicloud_publish, alicloud_rollback},
+      {"oci", "qcow2", oci_upload, oci_import, oci_publish, oci_rollback},
+      {"openstack", "qcow2", openstack_upload, openstack_import, openstack_publish, openstack_rollback},
       {"nocloud", "qcow2", nocloud_upload, nocloud_import, nocloud_publish, nocloud_rollback},
   };
   return table;

@@ -200,8 +200,9 @@ CloudStepResult azure_publish(ImageMetadata& meta, const CloudStepOptions& opts)
     r.status = Error{failed};
     return r;
   }
+  // Exit 3: some definitions are published, the others say why not.
   r.partial = true;
-  r.status = Error{std::to_string(outcomes.size() - ok) + " of " + std::to_string(outcomes.size()) +
+  r.notice = std::string{std::to_string(outcomes.size() - ok) + " of " + std::to_string(outcomes.size()) +
                    " definitions failed: " + failed};
   return r;
 }

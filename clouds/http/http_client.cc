@@ -40,7 +40,7 @@ namespace {
 // Where each cloud puts its request id, in order of preference.
 constexpr std::string_view kRequestIdHeaders[] = {
     "x-amz-request-id", "x-amzn-RequestId", "x-ms-request-id",        "x-guploader-uploadid",
-    "x-acs-request-id", "opc-request-id",   "x-openstack-request-id",
+    "x-acs-request-id", "x-oss-request-id", "opc-request-id",         "x-openstack-request-id",
 };
 
 // Probes for dead peers on idle pooled connections (NAT gateways drop idle

@@ -14,7 +14,10 @@ void append_headers(std::string& line, const std::vector<HttpHeader>& headers) {
     line += " [";
     line += h.name;
     line += ": ";
-    line += is_secret_header(h.name) ? std::string("***") : h.value;
+    // A Location may carry a secret in its query (a GCS upload session).
+    line += is_secret_header(h.name)            ? std::string("***")
+            : ascii_iequals(h.name, "Location") ? redact_url_text(h.value)
+                                                : h.value;
     line += ']';
   }
 }
@@ -29,7 +32,7 @@ std::string stats_text(const HttpExchangeStats& s) {
 bool is_secret_header(std::string_view name) {
   for (std::string_view n :
        {"Authorization", "Proxy-Authorization", "X-Amz-Security-Token", "Cookie", "Set-Cookie",
-        "X-Auth-Token", "Ocp-Apim-Subscription-Key", "x-ms-copy-source-authorization"})
+        "X-Auth-Token", "X-Subject-Token", "Ocp-Apim-Subscription-Key", "x-ms-copy-source-authorization"})
     if (ascii_iequals(name, n)) return true;
   return ascii_istarts_with(name, "x-amz-server-side-encryption-customer-key") ||
          ascii_istarts_with(name, "x-amz-copy-source-server-side-encryption-customer-key");

@@ -91,7 +91,7 @@ bool percent_decode(std::string_view s, std::string* out) {
 bool is_secret_query_key(std::string_view key) {
   for (std::string_view k :
        {"X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token", "X-Goog-Signature",
-        "X-Goog-Credential", "sig", "Signature", "token", "access_token"})
+        "X-Goog-Credential", "sig", "Signature", "token", "access_token", "upload_id"})
     if (ascii_iequals(key, k)) return true;
   return false;
 }

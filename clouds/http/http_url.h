@@ -25,7 +25,8 @@ std::string host_and_path(const HttpRequest& request);
 
 // Query keys whose values are credentials, case-insensitive: X-Amz-Signature,
 // X-Amz-Credential, X-Amz-Security-Token, X-Goog-Signature, X-Goog-Credential,
-// sig, Signature, token, access_token.
+// sig, Signature, token, access_token, upload_id (a GCS resumable session:
+// whoever has its URL can write the object).
 bool is_secret_query_key(std::string_view key);
 
 // URL text as given (not parsed) with the values of secret query parameters

@@ -220,7 +220,11 @@ CloudStepResult nocloud_rollback(ImageMetadata& meta, const CloudStepOptions& op
   if (is_s3(url) || is_s3(meta.get_string("storage_url").value_or(""))) return aws_rollback(meta, opts);
   if (opts.validate_only) return {};
   CloudStepResult r;
-  if (url.empty() && !op_get(meta, "upload", "partial")) return r;
+  if (url.empty() && !op_get(meta, "upload", "partial")) {
+    // `uploaded` without a recorded place: nothing this tool can delete.
+    if (!opts.dry_run) meta.remove("uploaded");
+    return r;
+  }
   std::string path = url.rfind("file://", 0) == 0 ? url.substr(7) : "";
   std::vector<std::string> files;
   if (auto partial = op_get(meta, "upload", "partial")) {

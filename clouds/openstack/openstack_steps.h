@@ -1,0 +1,30 @@
+// cloud: openstack — the four cloud steps, registered in helper/cloud_table.cc.
+//
+//   upload   does not apply: Glance takes the image file itself in import
+//            (there is no separate object store step), so upload answers
+//            not_applicable and an orchestrator may call it anyway
+//   import   per region of `regions` (default OS_REGION_NAME): a Glance v2
+//            image (disk and container format, min_disk, the hw_*/os_*
+//            properties), its id recorded in operations.import.REGION and
+//            saved BEFORE it is created, the file PUT with progress, then
+//            Glance's os_hash_value (sha512) and checksum (md5) compared
+//            with the file; a re-run adopts what a killed run left (queued:
+//            the upload is redone into it; saving/killed: deleted and made
+//            again); sets imported, import_id, import_region
+//   publish  every region brought to the wanted visibility (public,
+//            community, shared with openstack.members, or private),
+//            imported first where it is missing; artifacts REGION → image
+//            id; a failing region does not stop the others (exit 3)
+//   rollback the images this image created, every region
+#pragma once
+
+#include "clouds/cloud_step.h"
+
+namespace ch {
+
+CloudStepResult openstack_upload(ImageMetadata& meta, const CloudStepOptions& opts);
+CloudStepResult openstack_import(ImageMetadata& meta, const CloudStepOptions& opts);
+CloudStepResult openstack_publish(ImageMetadata& meta, const CloudStepOptions& opts);
+CloudStepResult openstack_rollback(ImageMetadata& meta, const CloudStepOptions& opts);
+
+}  // namespace ch

@@ -1,0 +1,372 @@
+// End-to-end tests of `cloud_helper upload/import/publish/rollback` for
+// cloud: alicloud: the built binary, run in a temporary directory with a
+// hermetic environment, against the fake OSS and ECS of
+// tests/alicloud/fake_alicloud.py (signatures verified there with the test
+// AccessKey). Results are read back from the fake's control API: the object's
+// bytes compared with the local image, images with their state, boot mode,
+// tags and share permission.
+//
+// Every test has its own bucket and image name, so tests running in parallel
+// never see each other's state.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "base/file.h"
+#include "clouds/operations.h"
+#include "metadata/image_metadata.h"
+#include "tests/test_aws_env.h"
+#include "tests/test_util.h"
+
+namespace ch::test {
+namespace {
+
+using nlohmann::json;
+
+constexpr char kHome[] = "cn-hangzhou";
+constexpr char kOther[] = "eu-central-1";
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string env_or(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+struct StepRun {
+  int code = -1;
+  std::string out, err;
+};
+
+class AlicloudSteps : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    oss_ = env_or("CLOUD_HELPER_ALICLOUD_OSS_ENDPOINT");
+    ecs_ = env_or("CLOUD_HELPER_ALICLOUD_ECS_ENDPOINT");
+    if (oss_.empty() || ecs_.empty()) GTEST_SKIP() << "CLOUD_HELPER_ALICLOUD_*_ENDPOINT unset (run through ctest)";
+    ASSERT_EQ(mkdir(dir_.file("home").c_str(), 0700), 0);
+    name_ = unique_name("img");
+    bucket_ = unique_name("b").substr(0, 63);
+    fake("POST", "/_fake/buckets", json{{"name", bucket_}, {"region", kHome}}.dump());
+  }
+
+  // Nothing inherited but PATH: no developer credentials leak in.
+  std::string command(const std::string& args, const std::string& extra_env) const {
+    const char* path = std::getenv("PATH");
+    std::string creds = extra_env.find("ALIBABA_CLOUD_ACCESS_KEY") == std::string::npos && !use_profile_
+                            ? "ALIBABA_CLOUD_ACCESS_KEY_ID=TEST_AK_ID ALIBABA_CLOUD_ACCESS_KEY_SECRET=TEST_AK_SECRET "
+                            : "";
+    return "cd " + shell_quote(dir_.path()) + " && exec env -i PATH=" + shell_quote(path ? path : "/usr/bin:/bin") +
+           " HOME=" + shell_quote(dir_.file("home")) + " ALIBABA_CLOUD_OSS_ENDPOINT=" + oss_ +
+           " ALIBABA_CLOUD_ECS_ENDPOINT=" + ecs_ + " CLOUD_HELPER_RETRY_SCALE=0.01 CLOUD_HELPER_POLL_SCALE=0.01 " +
+           creds + extra_env + " " + shell_quote(CLOUD_HELPER_BINARY) + " --no-progress " + args;
+  }
+  StepRun run(const std::string& args, const std::string& extra_env = "") {
+    std::string out = dir_.file(".out"), err = dir_.file(".err");
+    StepRun r;
+    r.code = run_command(command(args, extra_env) + " >" + shell_quote(out) + " 2>" + shell_quote(err)).exit_code;
+    r.out = slurp(out);
+    r.err = slurp(err);
+    return r;
+  }
+  // Runs ACTIONS in order on image.yaml, each expected to exit 0.
+  void steps(std::initializer_list<const char*> actions, const std::string& extra_env = "") {
+    for (const char* a : actions) {
+      StepRun r = run(std::string(a) + " image.yaml", extra_env);
+      ASSERT_EQ(r.code, 0) << a << ":\n" << r.err << r.out;
+    }
+  }
+
+  void write(const std::string& name, const std::string& text) { std::ofstream(dir_.file(name)) << text; }
+  ImageMetadata meta() const {
+    auto m = ImageMetadata::load(dir_.file("image.yaml"));
+    EXPECT_TRUE(m.ok()) << m.message();
+    return m.ok() ? std::move(m).value() : *ImageMetadata::parse("{}", dir_.file("image.yaml"));
+  }
+
+  // A sparse raw disk of SIZE bytes with data runs (seeded pattern).
+  void make_disk(uint64_t size, uint64_t seed = 1) {
+    const uint64_t MiB = 1 << 20;
+    Status s = make_sparse_file(dir_.file("disk.img"), size,
+                                {{0, MiB + 4096}, {size / 4 + 12345, 700 * 1024}, {size / 2, 2 * MiB},
+                                 {size - MiB - 777, MiB}},
+                                seed);
+    ASSERT_TRUE(s.ok()) << s.message();
+  }
+
+  std::string yaml(const std::string& extra = "", const std::string& ali = "", const std::string& format = "") const {
+    return "name: " + name_ + "\ncloud: alicloud\narch: x86_64\nfirmware: uefi\nlocal_image: disk.img\n" +
+           (format.empty() ? "" : "image_format: " + format + "\n") + "storage_url: oss://" + bucket_ +
+           "/images/\n" + (extra.find("regions:") == std::string::npos ? std::string("regions: [") + kHome + "]\n" : "") +
+           "description: test image\ntags: {project: cloud-helper, os: alpine}\n" +
+           extra + "alicloud:\n  part_size: 1048576\n" + ali;
+  }
+
+  json fake(const std::string& method, const std::string& path, const std::string& body = "") {
+    auto r = loopback_http(method, ecs_ + path, body);
+    EXPECT_TRUE(r.ok()) << r.message();
+    if (!r.ok()) return nullptr;
+    EXPECT_LT(r->status, 300) << path << ": " << r->body;
+    return json::parse(r->body, nullptr, false);
+  }
+  json state() { return fake("GET", "/_fake/state"); }
+  json image(const std::string& id) { return state()["images"].value(id, json()); }
+  // SHA-256 of an object's bytes, read back from the fake; file_sha256 of a local file.
+  std::string file_sha256(const std::string& path) { return digest_hex(slurp(path), "sha256"); }
+  std::string object_bytes(const std::string& key) {
+    auto r = loopback_http("GET", ecs_ + "/_fake/object?bucket=" + bucket_ + "&key=" + key);
+    EXPECT_TRUE(r.ok() && r->status == 200) << key;
+    return digest_hex(r.ok() ? r->body : "", "sha256");
+  }
+  // Images of this test's name, by region.
+  std::map<std::string, json> images_named() {
+    std::map<std::string, json> out;
+    json s = state();
+    for (auto& [id, img] : s["images"].items())
+      if (img.value("ImageName", "") == name_) out[img.value("RegionId", "")] = img;
+    return out;
+  }
+  // Fault rules live in one server: named after the test, removed at the end.
+  void add_fault(const json& rule) {
+    fault_rule_ = name_;
+    fake("POST", "/_fake/faults?rule=" + fault_rule_, rule.dump());
+  }
+  void TearDown() override {
+    if (!fault_rule_.empty()) fake("DELETE", "/_fake/faults?rule=" + fault_rule_);
+  }
+
+  TempDir dir_;
+  std::string oss_, ecs_, name_, bucket_, fault_rule_;
+  bool use_profile_ = false;
+};
+
+TEST_F(AlicloudSteps, FullFlowQcow2TwoRegionsPublic) {
+  make_disk(24 << 20);
+  write("image.yaml", yaml(std::string("public: true\nregions: [") + kHome + ", " + kOther + "]\n"));
+  steps({"convert", "checksum", "upload", "import", "publish"});
+  ImageMetadata m = meta();
+  EXPECT_EQ(m.get_string("image_format"), "qcow2");
+  std::string key = "images/" + base_name(*m.get_string("image_file"));
+  EXPECT_EQ(m.get_string("upload_url"), "oss://" + bucket_ + "/" + key);
+  // The object, read back, is the qcow2 file byte for byte.
+  EXPECT_EQ(object_bytes(key), file_sha256(m.resolve(*m.get_string("image_file"))));
+  EXPECT_FALSE(op_get(m, "upload", "upload_id"));
+
+  std::string src = m.get_string("import_id").value_or("");
+  EXPECT_EQ(m.get_string("import_region"), kHome);
+  json img = image(src);
+  EXPECT_EQ(img.value("Status", ""), "Available");
+  EXPECT_EQ(img.value("BootMode", ""), "UEFI");
+  EXPECT_EQ(img.value("Architecture", ""), "x86_64");
+  EXPECT_EQ(img["Features"].value("NvmeSupport", ""), "supported");
+  EXPECT_EQ(img.value("Size", 0), 1);
+  EXPECT_EQ(img["DiskDeviceMappings"]["DiskDeviceMapping"][0].value("Format", ""), "QCOW2");
+
+  auto by_region = images_named();
+  ASSERT_EQ(by_region.size(), 2u);
+  for (const char* r : {kHome, kOther}) {
+    const json& i = by_region[r];
+    EXPECT_EQ(map_get(m, "artifacts", r), i.value("ImageId", "")) << r;
+    EXPECT_EQ(i.value("Status", ""), "Available") << r;
+    EXPECT_TRUE(i.value("IsPublic", false)) << r;
+    EXPECT_EQ(i["Tags"].value("project", ""), "cloud-helper") << r;
+  }
+  EXPECT_EQ(by_region[kOther].value("Description", ""), "test image");
+  EXPECT_TRUE(m.get_string("published"));
+
+  // publish converges: a re-run after someone made an image private fixes it, copies nothing.
+  StepRun again = run("--force publish image.yaml");
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_EQ(images_named().size(), 2u);
+  // upload and import are skipped once done.
+  StepRun skip = run("upload image.yaml");
+  EXPECT_EQ(skip.code, 0);
+  EXPECT_NE(skip.err.find("already uploaded"), std::string::npos) << skip.err;
+}
+
+TEST_F(AlicloudSteps, RawWithV1SignatureAndStsProfile) {
+  make_disk(12 << 20, 7);
+  ASSERT_EQ(mkdir(dir_.file("home/.aliyun").c_str(), 0700), 0);
+  write("home/.aliyun/config.json",
+        R"({"current":"sts","profiles":[{"name":"default","mode":"AK","access_key_id":"nope","access_key_secret":"nope"},)"
+        R"({"name":"sts","mode":"StsToken","access_key_id":"TEST_STS_ID","access_key_secret":"TEST_STS_SECRET",)"
+        R"("sts_token":"TEST_STS_TOKEN","region_id":"cn-hangzhou"}]})");
+  use_profile_ = true;
+  write("image.yaml", yaml("", "  oss_signature: v1\n  nvme: false\n  delete_object_after_import: true\n", "raw"));
+  steps({"convert", "upload"});
+  ImageMetadata m = meta();
+  std::string key = "images/" + base_name(*m.get_string("image_file"));
+  EXPECT_EQ(object_bytes(key), file_sha256(m.resolve(*m.get_string("image_file"))));
+  StepRun imp = run("--log-level debug import image.yaml");
+  ASSERT_EQ(imp.code, 0) << imp.err;
+  EXPECT_NE(imp.err.find("profile sts"), std::string::npos) << imp.err;
+  for (const char* secret : {"TEST_STS_SECRET", "TEST_STS_TOKEN"}) EXPECT_EQ(imp.err.find(secret), std::string::npos);
+  json img = image(*meta().get_string("import_id"));
+  EXPECT_EQ(img["DiskDeviceMappings"]["DiskDeviceMapping"][0].value("Format", ""), "RAW");
+  EXPECT_EQ(img["Features"].value("NvmeSupport", ""), "unsupported");
+  EXPECT_EQ(img.value("Size", 0), 1);
+  // delete_object_after_import: the object is gone.
+  EXPECT_FALSE(state()["buckets"][bucket_]["objects"].contains(key));
+}
+
+TEST_F(AlicloudSteps, RollbackDeletesImageAndObject) {
+  make_disk(8 << 20, 3);
+  write("image.yaml", yaml());
+  steps({"convert", "upload", "import"});
+  std::string id = *meta().get_string("import_id");
+  ASSERT_FALSE(image(id).is_null());
+  StepRun dry = run("--dry-run rollback image.yaml");
+  ASSERT_EQ(dry.code, 0) << dry.err;
+  EXPECT_NE(dry.out.find("would DeleteImage " + id), std::string::npos) << dry.out;
+  StepRun r = run("rollback image.yaml");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(image(id).is_null());
+  EXPECT_TRUE(state()["buckets"][bucket_]["objects"].empty());
+  ImageMetadata m = meta();
+  for (const char* k : {"uploaded", "upload_url", "imported", "import_id", "operations"}) EXPECT_FALSE(m.has(k)) << k;
+}
+
+TEST_F(AlicloudSteps, KilledUploadResumesWithoutDuplicates) {
+  make_disk(16 << 20, 5);
+  write("image.yaml", yaml("", "", "raw"));
+  steps({"convert"});
+  fake("POST", "/_fake/config", R"({"part_delay": 0.15})");
+  int code = 0;
+  auto killed = run_and_kill_when(
+      command("upload image.yaml", "") + " >/dev/null 2>&1", dir_.file("image.yaml"),
+      [&](const ImageMetadata& m) {
+        auto id = op_get(m, "upload", "upload_id");
+        if (!id) return false;
+        json u = state()["uploads"].value(*id, json());
+        return u.is_object() && u["parts"].size() >= 3;
+      },
+      &code);
+  fake("POST", "/_fake/config", R"({"part_delay": 0})");
+  ASSERT_TRUE(killed.ok()) << killed.message();
+  ASSERT_TRUE(*killed) << "upload ended first with " << code;
+  std::string upload_id = *op_get(meta(), "upload", "upload_id");
+  size_t had = state()["uploads"][upload_id]["parts"].size();
+  StepRun r = run("upload image.yaml");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("resuming multipart upload " + upload_id), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("already there"), std::string::npos) << r.out;
+  ImageMetadata m = meta();
+  std::string key = "images/" + base_name(*m.get_string("image_file"));
+  EXPECT_EQ(object_bytes(key), file_sha256(m.resolve(*m.get_string("image_file"))));
+  json s = state();
+  EXPECT_FALSE(s["uploads"].contains(upload_id));  // completed, not left behind
+  EXPECT_GE(had, 3u);
+}
+
+TEST_F(AlicloudSteps, FaultsAreRetriedAndAFailedRegionIsPartial) {
+  make_disk(8 << 20, 9);
+  write("image.yaml", yaml(std::string("regions: [") + kHome + ", " + kOther + ", ap-southeast-1]\n"));
+  steps({"convert"});
+  // Transport drops, 5xx and throttling on this test's bucket and ECS calls.
+  add_fault({{"match", bucket_ + "|ECS (ImportImage|DescribeImages|CopyImage) .*" + name_},
+             {"sequence", {"throttle", "status503", "drop", "status500", "drop_after", "throttle", "drop"}}});
+  fake("POST", "/_fake/config", json{{"copy_fail_regions", {kOther}}}.dump());
+  steps({"upload", "import"});
+  StepRun pub = run("publish image.yaml");
+  fake("POST", "/_fake/config", R"({"copy_fail_regions": []})");
+  EXPECT_EQ(pub.code, 3) << pub.err << pub.out;
+  EXPECT_NE(pub.err.find(std::string(kOther) + ": failed"), std::string::npos) << pub.err;
+  ImageMetadata m = meta();
+  EXPECT_TRUE(map_get(m, "artifacts", "ap-southeast-1"));
+  EXPECT_FALSE(map_get(m, "artifacts", kOther));
+  EXPECT_FALSE(m.get_string("published"));
+  // The re-run replaces the failed copy and converges.
+  StepRun again = run("publish image.yaml");
+  ASSERT_EQ(again.code, 0) << again.err;
+  auto by_region = images_named();
+  ASSERT_EQ(by_region.size(), 3u);
+  EXPECT_EQ(map_get(meta(), "artifacts", kOther), by_region[kOther].value("ImageId", ""));
+  EXPECT_EQ(by_region[kOther].value("Status", ""), "Available");
+}
+
+TEST_F(AlicloudSteps, WrongSecretIsOneClearLine) {
+  make_disk(4 << 20, 2);
+  write("image.yaml", yaml());
+  steps({"convert"});
+  StepRun r = run("--log-level warn upload image.yaml", "ALIBABA_CLOUD_ACCESS_KEY_ID=TEST_AK_ID ALIBABA_CLOUD_ACCESS_KEY_SECRET=wrong-secret");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find("HTTP 403 SignatureDoesNotMatch"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("request id"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("wrong-secret"), std::string::npos);
+
+  steps({"upload"});
+  StepRun i = run("--log-level warn import image.yaml", "ALIBABA_CLOUD_ACCESS_KEY_ID=TEST_AK_ID ALIBABA_CLOUD_ACCESS_KEY_SECRET=wrong-secret");
+  EXPECT_EQ(i.code, 1);
+  EXPECT_EQ(std::count(i.err.begin(), i.err.end(), '\n'), 1) << i.err;
+  EXPECT_NE(i.err.find("ECS DescribeImages (cn-hangzhou): HTTP 400 SignatureDoesNotMatch"), std::string::npos) << i.err;
+}
+
+TEST_F(AlicloudSteps, ExistingDifferentObjectIsNotOverwritten) {
+  make_disk(4 << 20, 2);
+  write("image.yaml", yaml());
+  steps({"convert", "upload"});
+  // Another image, same object name: refused without --force.
+  make_disk(4 << 20, 3);
+  write("image.yaml", yaml());
+  steps({"convert"});
+  StepRun r = run("upload image.yaml");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("already exists"), std::string::npos) << r.err;
+  StepRun f = run("--force upload image.yaml");
+  ASSERT_EQ(f.code, 0) << f.err;
+  ImageMetadata m = meta();
+  EXPECT_EQ(object_bytes("images/" + base_name(*m.get_string("image_file"))),
+            file_sha256(m.resolve(*m.get_string("image_file"))));
+}
+
+TEST_F(AlicloudSteps, DryRunAndBadInputChangeNothing) {
+  make_disk(4 << 20, 2);
+  write("image.yaml", yaml());
+  steps({"convert"});
+  std::string before = slurp(dir_.file("image.yaml"));
+  StepRun dry = run("--dry-run upload image.yaml");
+  EXPECT_EQ(dry.code, 0) << dry.err;
+  EXPECT_NE(dry.out.find("would upload"), std::string::npos) << dry.out;
+  EXPECT_EQ(slurp(dir_.file("image.yaml")), before);
+  EXPECT_TRUE(state()["buckets"][bucket_]["objects"].empty());
+
+  struct Case {
+    std::string yaml, message;
+  } cases[] = {
+      {"name: x1\ncloud: alicloud\nimage_file: disk.img\nstorage_url: s3://b/\nregions: [cn-hangzhou]\n", "oss://"},
+      {"name: x1\ncloud: alicloud\nimage_file: disk.img\nstorage_url: oss://bucket/\n", "no regions"},
+      {"name: x1\ncloud: alicloud\nimage_file: disk.img\nstorage_url: oss://bucket/\nregions: [cn-hangzhou]\n"
+       "arch: sparc\n", "arch 'sparc'"},
+      {"name: x1\ncloud: alicloud\nimage_file: disk.img\nimage_format: vmdk\nstorage_url: oss://bucket/\n"
+       "regions: [cn-hangzhou]\n", "image_format 'vmdk'"},
+      {"name: x1\ncloud: alicloud\nimage_file: disk.img\nstorage_url: oss://bucket/\nregions: [cn-hangzhou]\n"
+       "alicloud: {part_size: 10}\n", "alicloud.part_size"},
+  };
+  for (const Case& c : cases) {
+    write("bad.yaml", c.yaml);
+    StepRun r = run("upload bad.yaml", "ALIBABA_CLOUD_ACCESS_KEY_ID=TEST_AK_ID ALIBABA_CLOUD_ACCESS_KEY_SECRET=TEST_AK_SECRET");
+    EXPECT_EQ(r.code, 2) << c.yaml << r.err;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << r.err;
+    EXPECT_EQ(slurp(dir_.file("bad.yaml")), c.yaml);
+  }
+  StepRun imp = run("import image.yaml");
+  EXPECT_EQ(imp.code, 2);
+  EXPECT_NE(imp.err.find("run upload first"), std::string::npos) << imp.err;
+}
+
+}  // namespace
+}  // namespace ch::test

@@ -1,0 +1,832 @@
+#!/usr/bin/python3
+"""A fake of OCI Object Storage and Compute (Core Services) for the tests.
+
+    /usr/bin/python3 tests/oci/fake_oci.py --port P --key KEY_ID=PUBLIC.pem [--key ...]
+                                           [--namespace fakens] [--work-request-seconds 0.3]
+
+Run with Debian's /usr/bin/python3: the signature check needs python3-cryptography.
+
+Written from the OCI REST API references (Object Storage API and Core
+Services API 20160918). One port serves both services (the test points
+OCI_OBJECTSTORAGE_ENDPOINT and OCI_IAAS_ENDPOINT at it); every request
+outside /_fake/ must carry a valid OCI HTTP signature (draft-cavage,
+rsa-sha256, keyId TENANCY/USER/FINGERPRINT of a --key): Authorization
+"Signature version=1,...", signed headers date (or x-date), (request-target),
+host, plus content-length, content-type and x-content-sha256 for
+POST/PUT/PATCH except PutObject/UploadPart; the date within 5 minutes;
+x-content-sha256 equal to the body's SHA-256; content-length equal to the
+body. Anything else: 401 NotAuthenticated.
+
+Object Storage (/n/...):
+  GET  /n/                                          GetNamespace (JSON string)
+  POST /n/NS/b/B/u                                  CreateMultipartUpload (if-none-match: * -> 412 IfNoneMatchFailed)
+  PUT  /n/NS/b/B/u/OBJ?uploadId&uploadPartNum       UploadPart (Content-MD5 checked: 400 UnmatchedContentMD5)
+  GET  /n/NS/b/B/u/OBJ?uploadId[&limit&page]        ListMultipartUploadParts (opc-next-page)
+  POST /n/NS/b/B/u/OBJ?uploadId                     CommitMultipartUpload (partsToCommit etags checked)
+  DELETE /n/NS/b/B/u/OBJ?uploadId                   AbortMultipartUpload
+  GET  /n/NS/b/B/u                                  ListMultipartUploads
+  PUT|GET|HEAD|DELETE /n/NS/b/B/o/OBJ               PutObject, GetObject, HeadObject, DeleteObject
+  Buckets are made with POST /_fake/buckets; a missing one is 404 BucketNotFound.
+Compute (/20160918/...):
+  POST /images (opc-retry-token)                    CreateImage from objectStorageTuple: the object must
+        exist and start with the QCOW2 ("QFI\\xfb") or VMDK ("KDMV") magic, else the work request FAILS;
+        IMPORTING until --work-request-seconds have passed, then AVAILABLE
+  GET /images/ID, GET /images?compartmentId[&displayName], DELETE /images/ID
+  GET /workRequests/ID, GET /workRequests/ID/errors
+  GET /computeGlobalImageCapabilitySchemas, GET .../ID/versions/NAME
+  POST /computeImageCapabilitySchemas (opc-retry-token; schemaData checked against the global version;
+        the image must be AVAILABLE), GET (one, list by compartmentId/imageId), PUT, DELETE
+  PUT|DELETE /images/ID/shapes/SHAPE, GET /images/ID/shapes   (image AVAILABLE, shape known)
+Errors: JSON {"code", "message"}; every answer has opc-request-id.
+
+Test controls (no auth):
+  GET  /_fake/health;  POST /_fake/config {"work_request_seconds", "page_size"}
+  POST /_fake/buckets {"name"};  GET /_fake/object?bucket=B&name=OBJ (the bytes)
+  GET  /_fake/state (images, schemas, shapes, objects, uploads, work requests)
+  GET  /_fake/stats {"requests": {"CreateImage": n, ...}, "faults", "statuses"};  POST /_fake/reset
+  POST/DELETE /_fake/faults?rule=NAME {"match": regex on "METHOD /path", "sequence": [...],
+       "drop"|"drop_after"|"status500"|"status503"|"throttle": share, "max_faults", "seed",
+       "delay": seconds every matching request waits before it is handled}
+       as tests/aws/fault_proxy.py: drop closes the connection unanswered, drop_after acts then
+       closes, throttle is 429 TooManyRequests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import random
+import re
+import socket
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections import Counter
+from email.utils import formatdate, parsedate_to_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, unquote
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+
+FAULT_KINDS = ("drop", "drop_after", "status500", "status503", "throttle")
+API = "/20160918"
+GLOBAL_SCHEMA_ID = "ocid1.computeglobalimgcapschema.oc1..fakeglobalschema"
+GLOBAL_VERSION = "2020-10-21"
+GLOBAL_SCHEMA = {
+    "Compute.Firmware": {"descriptorType": "enumstring", "source": "GLOBAL", "values": ["BIOS", "UEFI_64"],
+                         "defaultValue": "BIOS"},
+    "Compute.LaunchMode": {"descriptorType": "enumstring", "source": "GLOBAL",
+                           "values": ["NATIVE", "EMULATED", "PARAVIRTUALIZED", "CUSTOM"], "defaultValue": "NATIVE"},
+    "Compute.SecureBoot": {"descriptorType": "boolean", "source": "GLOBAL", "defaultValue": False},
+    "Network.AttachmentType": {"descriptorType": "enumstring", "source": "GLOBAL",
+                               "values": ["E1000", "VFIO", "PARAVIRTUALIZED"], "defaultValue": "VFIO"},
+    "Storage.BootVolumeType": {"descriptorType": "enumstring", "source": "GLOBAL",
+                               "values": ["ISCSI", "SCSI", "IDE", "PARAVIRTUALIZED"], "defaultValue": "PARAVIRTUALIZED"},
+}
+SHAPES = {"VM.Standard.E4.Flex", "VM.Standard.E5.Flex", "VM.Standard3.Flex", "VM.Standard.A1.Flex",
+          "VM.Standard2.1", "BM.Standard.E4.128", "VM.Standard.E2.1.Micro"}
+MAGIC = {"QCOW2": b"QFI\xfb", "VMDK": b"KDMV"}
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+
+
+def ocid(kind: str) -> str:
+    return f"ocid1.{kind}.oc1.fake.{uuid.uuid4().hex}"
+
+
+class OciError(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class Reply:
+    def __init__(self, status: int, body=None, headers=None):
+        self.status, self.body, self.headers = status, body, list(headers or [])
+
+
+class FaultRule:
+    def __init__(self, doc: dict):
+        unknown = set(doc) - set(FAULT_KINDS) - {"seed", "match", "sequence", "max_faults", "delay"}
+        if unknown:
+            raise ValueError(f"unknown fault keys {sorted(unknown)}")
+        self.shares = {k: float(doc.get(k, 0)) for k in FAULT_KINDS}
+        self.match = re.compile(doc.get("match", ""))
+        self.sequence = list(doc.get("sequence", []))
+        self.max_faults = doc.get("max_faults")
+        self.rng = random.Random(doc.get("seed", 1))
+        self.delay = float(doc.get("delay", 0))
+        self.injected = 0
+
+    def choose(self) -> str:
+        if self.max_faults is not None and self.injected >= self.max_faults:
+            return "ok"
+        if self.sequence:
+            kind = self.sequence.pop(0)
+        else:
+            r, kind = self.rng.random(), "ok"
+            for k in FAULT_KINDS:
+                if r < self.shares[k]:
+                    kind = k
+                    break
+                r -= self.shares[k]
+        if kind != "ok":
+            self.injected += 1
+        return kind
+
+
+def b64md5(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
+class Fake:
+    def __init__(self, args):
+        self.keys = {}
+        for spec in args.key:
+            key_id, _, path = spec.rpartition("=")
+            with open(path, "rb") as f:
+                self.keys[key_id] = serialization.load_pem_public_key(f.read())
+        self.namespace = args.namespace
+        self.wr_seconds = args.work_request_seconds
+        self.page_size = 1000
+        self.lock = threading.RLock()
+        self.buckets: dict = {}       # name -> {"objects": {}, "uploads": {}}
+        self.images: dict = {}
+        self.work_requests: dict = {}
+        self.schemas: dict = {}
+        self.shapes: dict = {}        # image id -> {shape: entry}
+        self.tokens: dict = {}        # (op, token) -> (body digest, Reply)
+        self.rules: dict = {}
+        self.requests, self.faults, self.statuses = Counter(), Counter(), Counter()
+
+    # --- plumbing ---------------------------------------------------------------
+
+    def handle(self, h, method: str, path: str, query: str, body: bytes) -> None:
+        rid = (h.headers.get("opc-request-id") or "") + uuid.uuid4().hex.upper()
+        base = [("opc-request-id", rid)]
+        if path.startswith("/_fake/"):
+            h.send_reply(self.control(method, path, query, body), base)
+            return
+        op = self.operation(method, path, query)
+        label = f"{method} {path}"
+        with self.lock:
+            rule = next((r for r in self.rules.values() if r.match.search(label)), None)
+            fault = rule.choose() if rule else "ok"
+            self.requests[op] += 1
+            if fault != "ok":
+                self.faults[fault] += 1
+        if rule and rule.delay:
+            time.sleep(rule.delay)  # after the body was read: a killed client's part still lands
+        if fault == "drop":
+            h.drop()
+            return
+        if fault == "throttle":
+            reply = Reply(429, {"code": "TooManyRequests", "message": "Too many requests for the tenancy"},
+                          [("retry-after", "1")])
+        elif fault in ("status500", "status503"):
+            status = 500 if fault == "status500" else 503
+            reply = Reply(status, {"code": "InternalServerError" if status == 500 else "ServiceUnavailable",
+                                   "message": "Internal error, please retry"})
+        else:
+            try:
+                self.authenticate(h, method, path, query, body)
+                reply = self.dispatch(h, method, path, dict(parse_qsl(query, keep_blank_values=True)), body)
+            except OciError as e:
+                reply = Reply(e.status, {"code": e.code, "message": e.message})
+        with self.lock:
+            self.statuses[str(reply.status)] += 1
+        if fault == "drop_after":
+            h.drop()
+            return
+        h.send_reply(reply, base)
+
+    @staticmethod
+    def operation(method: str, path: str, query: str) -> str:
+        """The API operation's name, for /_fake/stats."""
+        q = dict(parse_qsl(query, keep_blank_values=True))
+        if path.startswith("/n/"):
+            parts = path.split("/")
+            if len(parts) <= 3 or parts[2] == "":
+                return "GetNamespace"
+            kind = parts[5] if len(parts) > 5 else ""
+            if kind == "u":
+                if len(parts) == 6 or parts[6] == "":
+                    return {"POST": "CreateMultipartUpload", "GET": "ListMultipartUploads"}.get(method, method)
+                if method == "PUT":
+                    return "UploadPart"
+                return {"GET": "ListMultipartUploadParts", "POST": "CommitMultipartUpload",
+                        "DELETE": "AbortMultipartUpload"}.get(method, method)
+            if kind == "o":
+                return {"PUT": "PutObject", "GET": "GetObject", "HEAD": "HeadObject", "DELETE": "DeleteObject"}.get(method, method)
+            return method + " bucket"
+        p = path[len(API):] if path.startswith(API) else path
+        if re.fullmatch(r"/images", p):
+            return "CreateImage" if method == "POST" else "ListImages"
+        if re.fullmatch(r"/images/[^/]+", p):
+            return {"GET": "GetImage", "DELETE": "DeleteImage"}.get(method, method)
+        if "/shapes" in p:
+            return {"PUT": "AddImageShapeCompatibilityEntry", "GET": "ListImageShapeCompatibilityEntries",
+                    "DELETE": "RemoveImageShapeCompatibilityEntry"}.get(method, method)
+        if p.startswith("/workRequests"):
+            return "ListWorkRequestErrors" if p.endswith("/errors") else "GetWorkRequest"
+        if p.startswith("/computeGlobalImageCapabilitySchemas"):
+            return "GlobalSchemas"
+        if p.startswith("/computeImageCapabilitySchemas"):
+            if p == "/computeImageCapabilitySchemas":
+                return "CreateComputeImageCapabilitySchema" if method == "POST" else "ListComputeImageCapabilitySchemas"
+            return {"GET": "GetComputeImageCapabilitySchema", "PUT": "UpdateComputeImageCapabilitySchema",
+                    "DELETE": "DeleteComputeImageCapabilitySchema"}.get(method, method)
+        return f"{method} {path}"
+
+    # --- OCI HTTP signature -----------------------------------------------------
+
+    def authenticate(self, h, method: str, path: str, query: str, body: bytes) -> None:
+        def fail(why: str):
+            raise OciError(401, "NotAuthenticated", f"The required information to complete authentication was "
+                                                    f"not provided or was incorrect: {why}")
+        auth = h.headers.get("authorization") or ""
+        if not auth.startswith("Signature "):
+            fail("no Authorization: Signature header")
+        params = dict(re.findall(r'(\w+)="([^"]*)"', auth[len("Signature "):]))
+        if params.get("version", "1") != "1" or params.get("algorithm") != "rsa-sha256":
+            fail("version must be 1 and algorithm rsa-sha256")
+        key = self.keys.get(params.get("keyId", ""))
+        if key is None:
+            fail(f"unknown keyId {params.get('keyId', '')!r}")
+        signed = params.get("headers", "date").lower().split()
+        date_name = "x-date" if "x-date" in signed else "date"
+        required = [date_name, "(request-target)", "host"]
+        exempt = method == "PUT" and re.match(r"^/n/[^/]+/b/[^/]+/[ou]/.", path) is not None
+        if method in ("POST", "PUT", "PATCH") and not exempt:
+            required += ["content-length", "content-type", "x-content-sha256"]
+        missing = [n for n in required if n not in signed]
+        if missing:
+            fail(f"headers {missing} are not signed")
+        try:
+            when = parsedate_to_datetime(h.headers.get(date_name) or "").timestamp()
+        except (TypeError, ValueError):
+            fail(f"bad {date_name} header")
+        if abs(time.time() - when) > 300:
+            fail("the date is more than 5 minutes off (clock skew)")
+        if "x-content-sha256" in signed:
+            want = base64.b64encode(hashlib.sha256(body).digest()).decode()
+            if h.headers.get("x-content-sha256") != want:
+                fail("x-content-sha256 does not match the body")
+        if "content-length" in signed and h.headers.get("content-length", "0") != str(len(body)):
+            fail("content-length does not match the body")
+        target = path + ("?" + query if query else "")
+        lines = []
+        for name in signed:
+            if name == "(request-target)":
+                lines.append(f"(request-target): {method.lower()} {target}")
+            else:
+                v = h.headers.get(name)
+                if v is None:
+                    fail(f"signed header {name} is absent")
+                lines.append(f"{name}: {v}")
+        try:
+            sig = base64.b64decode(params.get("signature", ""), validate=True)
+            key.verify(sig, "\n".join(lines).encode(), padding.PKCS1v15(), hashes.SHA256())
+        except (InvalidSignature, ValueError):
+            fail("the signature does not verify with the key of " + params["keyId"].rsplit("/", 1)[-1])
+
+    # --- routing ----------------------------------------------------------------
+
+    def dispatch(self, h, method, path, q, body) -> Reply:
+        if path.startswith("/n/"):
+            return self.object_storage(h, method, path, q, body)
+        if path.startswith(API + "/"):
+            with self.lock:
+                return self.compute(h, method, path[len(API):], q, body)
+        raise OciError(404, "NotFound", f"no route for {method} {path}")
+
+    @staticmethod
+    def json_body(body: bytes) -> dict:
+        try:
+            doc = json.loads(body or b"{}")
+        except ValueError:
+            raise OciError(400, "InvalidParameter", "the request body is not valid JSON")
+        if not isinstance(doc, dict):
+            raise OciError(400, "InvalidParameter", "the request body must be a JSON object")
+        return doc
+
+    def retried(self, op: str, h, body: bytes, make) -> Reply:
+        """opc-retry-token: the same token and body give the first answer again."""
+        token = h.headers.get("opc-retry-token")
+        if not token:
+            return make()
+        digest = hashlib.sha256(body).hexdigest()
+        seen = self.tokens.get((op, token))
+        if seen:
+            if seen[0] != digest:
+                raise OciError(409, "RetryTokenInUse", "the retry token was used for a different request")
+            return seen[1]
+        reply = make()
+        if reply.status < 300:
+            self.tokens[(op, token)] = (digest, reply)
+        return reply
+
+    # --- Object Storage ---------------------------------------------------------
+
+    def bucket(self, ns: str, name: str) -> dict:
+        if ns != self.namespace:
+            raise OciError(404, "NamespaceNotFound", f"namespace {ns} not found")
+        b = self.buckets.get(name)
+        if b is None:
+            raise OciError(404, "BucketNotFound", f"Either the bucket named '{name}' does not exist in the "
+                                                  f"namespace '{ns}' or you are not authorized to access it")
+        return b
+
+    def object_storage(self, h, method, path, q, body) -> Reply:
+        if path == "/n/" or path == "/n":
+            return Reply(200, self.namespace)
+        m = re.match(r"^/n/([^/]+)/b/([^/]+)/([ou])(?:/(.*))?$", path)
+        if not m:
+            raise OciError(404, "NotFound", f"no route for {method} {path}")
+        ns, bname, kind, raw_obj = unquote(m[1]), unquote(m[2]), m[3], m[4]
+        obj = unquote(raw_obj) if raw_obj else ""
+        with self.lock:
+            b = self.bucket(ns, bname)
+            if kind == "u" and not obj:
+                if method == "POST":
+                    return self.create_upload(h, b, body)
+                if method == "GET":
+                    return Reply(200, [{"namespace": ns, "bucket": bname, "object": u["object"], "uploadId": uid,
+                                        "timeCreated": u["created"]} for uid, u in b["uploads"].items()])
+            if kind == "u" and obj:
+                uid = q.get("uploadId", "")
+                u = b["uploads"].get(uid)
+                if u is None or u["object"] != obj:
+                    raise OciError(404, "NoSuchUpload", f"The upload ID {uid} does not exist for object {obj}")
+                if method == "PUT":
+                    return self.upload_part(h, u, q, body)
+                if method == "GET":
+                    return self.list_parts(u, q)
+                if method == "POST":
+                    return self.commit(h, b, uid, u, body)
+                if method == "DELETE":
+                    del b["uploads"][uid]
+                    return Reply(204)
+            if kind == "o" and obj:
+                return self.object_op(h, method, b, obj, body)
+        raise OciError(405, "MethodNotAllowed", f"{method} is not allowed on {path}")
+
+    @staticmethod
+    def if_none_match(h, b, obj) -> None:
+        inm = h.headers.get("if-none-match")
+        if inm is not None and inm != "*":
+            raise OciError(400, "InvalidParameter", "if-none-match only accepts '*'")
+        if inm == "*" and obj in b["objects"]:
+            raise OciError(412, "IfNoneMatchFailed", f"The If-None-Match precondition failed: object {obj} exists")
+
+    def create_upload(self, h, b, body) -> Reply:
+        doc = self.json_body(body)
+        obj = doc.get("object")
+        if not isinstance(obj, str) or not obj:
+            raise OciError(400, "InvalidParameter", "object is required")
+        meta = doc.get("metadata") or {}
+        if any(not k.startswith("opc-meta-") for k in meta):
+            raise OciError(400, "InvalidParameter", "metadata keys must start with opc-meta-")
+        self.if_none_match(h, b, obj)
+        uid = str(uuid.uuid4())
+        b["uploads"][uid] = {"object": obj, "parts": {}, "metadata": meta, "created": now_iso(),
+                             "contentType": doc.get("contentType", "application/octet-stream")}
+        return Reply(200, {"namespace": self.namespace, "bucket": b["name"], "object": obj, "uploadId": uid,
+                           "timeCreated": now_iso(), "storageTier": "Standard"})
+
+    def upload_part(self, h, u, q, body) -> Reply:
+        try:
+            n = int(q.get("uploadPartNum", ""))
+        except ValueError:
+            raise OciError(400, "InvalidParameter", "uploadPartNum is required")
+        if not 1 <= n <= 10000:
+            raise OciError(400, "InvalidParameter", "uploadPartNum must be 1 to 10000")
+        md5 = b64md5(body)
+        sent = h.headers.get("content-md5")
+        if sent is not None and sent != md5:
+            raise OciError(400, "UnmatchedContentMD5", f"The computed MD5 of the request body ({md5}) does not "
+                                                       f"match the Content-MD5 header ({sent})")
+        etag = uuid.uuid4().hex
+        u["parts"][n] = {"data": body, "md5": md5, "etag": etag}
+        return Reply(200, None, [("etag", etag), ("opc-content-md5", md5)])
+
+    def list_parts(self, u, q) -> Reply:
+        limit = min(int(q.get("limit", "1000") or 1000), self.page_size)
+        start = int(q.get("page", "0") or 0)
+        numbers = sorted(n for n in u["parts"] if n > start)
+        page = numbers[:limit]
+        items = [{"partNumber": n, "etag": u["parts"][n]["etag"], "md5": u["parts"][n]["md5"],
+                  "size": len(u["parts"][n]["data"])} for n in page]
+        headers = [("opc-next-page", str(page[-1]))] if len(numbers) > limit else []
+        return Reply(200, items, headers)
+
+    def commit(self, h, b, uid, u, body) -> Reply:
+        doc = self.json_body(body)
+        commit = doc.get("partsToCommit")
+        if not isinstance(commit, list) or not commit:
+            raise OciError(400, "InvalidParameter", "partsToCommit is required")
+        self.if_none_match(h, b, u["object"])
+        data, md5s = bytearray(), b""
+        for p in sorted(commit, key=lambda p: p.get("partNum", 0)):
+            part = u["parts"].get(p.get("partNum"))
+            if part is None or part["etag"] != p.get("etag"):
+                raise OciError(400, "InvalidParameter", f"part {p.get('partNum')} with etag {p.get('etag')} "
+                                                        f"was not uploaded")
+            data += part["data"]
+            md5s += base64.b64decode(part["md5"])
+        mp_md5 = f"{b64md5(md5s)}-{len(commit)}"
+        etag = uuid.uuid4().hex
+        b["objects"][u["object"]] = {"data": bytes(data), "etag": etag, "multipart_md5": mp_md5, "md5": None,
+                                     "metadata": u["metadata"], "contentType": u["contentType"],
+                                     "modified": formatdate(usegmt=True)}
+        del b["uploads"][uid]
+        return Reply(200, None, [("etag", etag), ("opc-multipart-md5", mp_md5), ("last-modified", formatdate(usegmt=True))])
+
+    def object_op(self, h, method, b, name, body) -> Reply:
+        if method == "PUT":
+            self.if_none_match(h, b, name)
+            md5 = b64md5(body)
+            if h.headers.get("content-md5") not in (None, md5):
+                raise OciError(400, "UnmatchedContentMD5", "Content-MD5 does not match the body")
+            meta = {k.lower(): v for k, v in h.headers.items() if k.lower().startswith("opc-meta-")}
+            b["objects"][name] = {"data": body, "etag": uuid.uuid4().hex, "md5": md5, "multipart_md5": None,
+                                  "metadata": meta, "contentType": h.headers.get("content-type", ""),
+                                  "modified": formatdate(usegmt=True)}
+            return Reply(200, None, [("etag", b["objects"][name]["etag"]), ("opc-content-md5", md5)])
+        o = b["objects"].get(name)
+        if o is None:
+            raise OciError(404, "ObjectNotFound", f"The object '{name}' was not found in the bucket '{b['name']}'")
+        if method == "DELETE":
+            del b["objects"][name]
+            return Reply(204)
+        headers = [("etag", o["etag"]), ("last-modified", o["modified"])]
+        headers += [("opc-multipart-md5", o["multipart_md5"])] if o["multipart_md5"] else [("content-md5", o["md5"])]
+        headers += list(o["metadata"].items())
+        if method == "HEAD":
+            return Reply(200, HeadBody(len(o["data"])), headers)
+        if method == "GET":
+            return Reply(200, o["data"], headers)
+        raise OciError(405, "MethodNotAllowed", f"{method} on an object")
+
+    # --- Compute ----------------------------------------------------------------
+
+    def image_state(self, img: dict) -> str:
+        if img["lifecycleState"] == "IMPORTING" and time.time() >= img["_ready_at"]:
+            wr = self.work_requests[img["_wr"]]
+            if img["_failure"]:
+                img["lifecycleState"] = "DELETED"
+                wr.update(status="FAILED", timeFinished=now_iso(), percentComplete=100.0)
+            else:
+                img["lifecycleState"] = "AVAILABLE"
+                wr.update(status="SUCCEEDED", timeFinished=now_iso(), percentComplete=100.0)
+                wr["resources"][0]["actionType"] = "CREATED"
+        return img["lifecycleState"]
+
+    def public_image(self, img: dict) -> dict:
+        self.image_state(img)
+        return {k: v for k, v in img.items() if not k.startswith("_")}
+
+    def image(self, image_id: str) -> dict:
+        img = self.images.get(image_id)
+        if img is None:
+            raise OciError(404, "NotAuthorizedOrNotFound", "Authorization failed or requested resource not found.")
+        return img
+
+    def compute(self, h, method, p, q, body) -> Reply:
+        if p == "/images" and method == "POST":
+            return self.retried("CreateImage", h, body, lambda: self.create_image(body))
+        if p == "/images" and method == "GET":
+            if not q.get("compartmentId"):
+                raise OciError(400, "MissingParameter", "compartmentId is required")
+            out = [self.public_image(i) for i in self.images.values() if i["compartmentId"] == q["compartmentId"]
+                   and (not q.get("displayName") or i["displayName"] == q["displayName"])]
+            out = [i for i in out if i["lifecycleState"] != "DELETED"
+                   and (not q.get("lifecycleState") or i["lifecycleState"] == q["lifecycleState"])]
+            return self.paged(out, q)
+        m = re.fullmatch(r"/images/([^/]+)", p)
+        if m:
+            img = self.image(unquote(m[1]))
+            if method == "GET":
+                return Reply(200, self.public_image(img), [("etag", img["_etag"])])
+            if method == "DELETE":
+                if self.image_state(img) == "DELETED":
+                    raise OciError(404, "NotAuthorizedOrNotFound", "Authorization failed or requested resource not found.")
+                img["lifecycleState"] = "DELETED"
+                self.shapes.pop(img["id"], None)
+                return Reply(204)
+        m = re.fullmatch(r"/images/([^/]+)/shapes(?:/([^/]+))?", p)
+        if m:
+            img = self.image(unquote(m[1]))
+            shape = unquote(m[2]) if m[2] else ""
+            entries = self.shapes.setdefault(img["id"], {})
+            if not shape and method == "GET":
+                return Reply(200, list(entries.values()))
+            if shape and method == "PUT":
+                if self.image_state(img) != "AVAILABLE":
+                    raise OciError(409, "Conflict", f"image {img['id']} is {img['lifecycleState']}, not AVAILABLE")
+                if shape not in SHAPES:
+                    raise OciError(404, "NotAuthorizedOrNotFound", f"shape {shape} not found")
+                doc = self.json_body(body)
+                entries[shape] = {"imageId": img["id"], "shape": shape, **{k: doc[k] for k in
+                                  ("memoryConstraints", "ocpuConstraints") if k in doc}}
+                return Reply(200, entries[shape])
+            if shape and method == "DELETE":
+                entries.pop(shape, None)
+                return Reply(204)
+        m = re.fullmatch(r"/workRequests/([^/]+)(/errors)?", p)
+        if m and method == "GET":
+            wr = self.work_requests.get(unquote(m[1]))
+            if wr is None:
+                raise OciError(404, "NotAuthorizedOrNotFound", "Authorization failed or requested resource not found.")
+            self.image_state(self.images[wr["resources"][0]["identifier"]])
+            if m[2]:
+                return Reply(200, wr["_errors"] if wr["status"] == "FAILED" else [])
+            return Reply(200, {k: v for k, v in wr.items() if not k.startswith("_")})
+        if p == "/computeGlobalImageCapabilitySchemas" and method == "GET":
+            return Reply(200, [{"id": GLOBAL_SCHEMA_ID, "compartmentId": None,
+                                "displayName": "OCI.ComputeGlobalImageCapabilitySchema",
+                                "currentVersionName": GLOBAL_VERSION, "timeCreated": "2020-10-21T00:00:00.000Z"}])
+        m = re.fullmatch(r"/computeGlobalImageCapabilitySchemas/([^/]+)/versions/([^/]+)", p)
+        if m and method == "GET":
+            if unquote(m[1]) != GLOBAL_SCHEMA_ID or unquote(m[2]) != GLOBAL_VERSION:
+                raise OciError(404, "NotAuthorizedOrNotFound", "global schema version not found")
+            return Reply(200, {"name": GLOBAL_VERSION, "computeGlobalImageCapabilitySchemaId": GLOBAL_SCHEMA_ID,
+                               "displayName": GLOBAL_VERSION, "schemaData": GLOBAL_SCHEMA,
+                               "timeCreated": "2020-10-21T00:00:00.000Z"})
+        if p == "/computeImageCapabilitySchemas" and method == "POST":
+            return self.retried("CreateComputeImageCapabilitySchema", h, body, lambda: self.create_schema(body))
+        if p == "/computeImageCapabilitySchemas" and method == "GET":
+            if not q.get("compartmentId") and not q.get("imageId"):
+                raise OciError(400, "MissingParameter", "compartmentId is required")
+            out = [s for s in self.schemas.values() if s["lifecycleState"] != "DELETED"
+                   and (not q.get("compartmentId") or s["compartmentId"] == q["compartmentId"])
+                   and (not q.get("imageId") or s["imageId"] == q["imageId"])]
+            return self.paged(out, q)
+        m = re.fullmatch(r"/computeImageCapabilitySchemas/([^/]+)", p)
+        if m:
+            s = self.schemas.get(unquote(m[1]))
+            if s is None or s["lifecycleState"] == "DELETED":
+                raise OciError(404, "NotAuthorizedOrNotFound", "Authorization failed or requested resource not found.")
+            if method == "GET":
+                return Reply(200, s)
+            if method == "PUT":
+                doc = self.json_body(body)
+                if "schemaData" in doc:
+                    self.check_schema_data(doc["schemaData"])
+                    s["schemaData"] = doc["schemaData"]
+                if "displayName" in doc:
+                    s["displayName"] = doc["displayName"]
+                return Reply(200, s)
+            if method == "DELETE":
+                s["lifecycleState"] = "DELETED"
+                return Reply(204)
+        raise OciError(404, "NotFound", f"no route for {method} {API}{p}")
+
+    def paged(self, items: list, q: dict) -> Reply:
+        limit = min(int(q.get("limit", "1000") or 1000), self.page_size)
+        start = int(q.get("page", "0") or 0)
+        page = items[start:start + limit]
+        headers = [("opc-next-page", str(start + limit))] if start + limit < len(items) else []
+        return Reply(200, page, headers)
+
+    def create_image(self, body: bytes) -> Reply:
+        doc = self.json_body(body)
+        comp = doc.get("compartmentId")
+        if not isinstance(comp, str) or not comp.startswith("ocid1."):
+            raise OciError(400, "InvalidParameter", "compartmentId must be an OCID")
+        src = doc.get("imageSourceDetails") or {}
+        if src.get("sourceType") != "objectStorageTuple":
+            raise OciError(400, "InvalidParameter", "the fake imports from imageSourceDetails objectStorageTuple only")
+        for k in ("namespaceName", "bucketName", "objectName"):
+            if not src.get(k):
+                raise OciError(400, "InvalidParameter", f"imageSourceDetails.{k} is required")
+        stype = src.get("sourceImageType", "QCOW2")
+        if stype not in MAGIC:
+            raise OciError(400, "InvalidParameter", "sourceImageType must be QCOW2 or VMDK")
+        mode = doc.get("launchMode", "PARAVIRTUALIZED")
+        if mode not in ("NATIVE", "EMULATED", "PARAVIRTUALIZED", "CUSTOM"):
+            raise OciError(400, "InvalidParameter", f"launchMode {mode} is not valid")
+        failure = None
+        b = self.buckets.get(src["bucketName"])
+        o = b["objects"].get(src["objectName"]) if b and src["namespaceName"] == self.namespace else None
+        if o is None:
+            failure = {"code": "ImageSourceNotFound", "message": f"object {src['objectName']} not found in bucket "
+                                                                 f"{src['bucketName']}", "timestamp": now_iso()}
+        elif not o["data"].startswith(MAGIC[stype]):
+            failure = {"code": "InvalidImageFormat", "message": f"the object is not a {stype} image",
+                       "timestamp": now_iso()}
+        image_id, wr_id = ocid("image"), ocid("workrequest")
+        img = {"id": image_id, "compartmentId": comp, "displayName": doc.get("displayName") or image_id,
+               "lifecycleState": "IMPORTING", "launchMode": mode, "operatingSystem": src.get("operatingSystem", "Custom"),
+               "operatingSystemVersion": src.get("operatingSystemVersion", "Custom"), "createImageAllowed": True,
+               "sizeInMBs": (len(o["data"]) >> 20) if o else 0, "timeCreated": now_iso(),
+               "freeformTags": doc.get("freeformTags") or {}, "sourceImageType": stype,
+               "_source": src, "_ready_at": time.time() + self.wr_seconds, "_wr": wr_id, "_failure": failure,
+               "_etag": uuid.uuid4().hex}
+        self.images[image_id] = img
+        self.work_requests[wr_id] = {
+            "id": wr_id, "operationType": "CreateImage", "status": "IN_PROGRESS", "compartmentId": comp,
+            "percentComplete": 0.0, "timeAccepted": now_iso(), "timeStarted": now_iso(),
+            "resources": [{"entityType": "image", "actionType": "IN_PROGRESS", "identifier": image_id,
+                           "entityUri": f"{API}/images/{image_id}"}],
+            "_errors": [failure] if failure else []}
+        return Reply(200, self.public_image(img), [("opc-work-request-id", wr_id), ("etag", img["_etag"]),
+                                                   ("location", f"{API}/images/{image_id}")])
+
+    @staticmethod
+    def check_schema_data(data) -> None:
+        if not isinstance(data, dict) or not data:
+            raise OciError(400, "InvalidParameter", "schemaData must be a non-empty map")
+        for name, d in data.items():
+            g = GLOBAL_SCHEMA.get(name)
+            if g is None:
+                raise OciError(400, "InvalidParameter", f"{name} is not in the global image capability schema")
+            if d.get("descriptorType") != g["descriptorType"] or d.get("source") not in ("IMAGE", "GLOBAL"):
+                raise OciError(400, "InvalidParameter", f"{name}: descriptorType must be {g['descriptorType']} and "
+                                                        f"source IMAGE or GLOBAL")
+            if g["descriptorType"] == "enumstring":
+                vals = d.get("values") or []
+                if not vals or any(v not in g["values"] for v in vals) or d.get("defaultValue", vals[0]) not in vals:
+                    raise OciError(400, "InvalidParameter", f"{name}: values {vals} must be a subset of "
+                                                            f"{g['values']} holding defaultValue")
+            elif not isinstance(d.get("defaultValue", False), bool):
+                raise OciError(400, "InvalidParameter", f"{name}: defaultValue must be a boolean")
+
+    def create_schema(self, body: bytes) -> Reply:
+        doc = self.json_body(body)
+        for k in ("compartmentId", "computeGlobalImageCapabilitySchemaVersionName", "imageId", "schemaData"):
+            if not doc.get(k):
+                raise OciError(400, "InvalidParameter", f"{k} is required")
+        if doc["computeGlobalImageCapabilitySchemaVersionName"] != GLOBAL_VERSION:
+            raise OciError(404, "NotAuthorizedOrNotFound", "global schema version not found")
+        img = self.image(doc["imageId"])
+        if self.image_state(img) != "AVAILABLE":
+            raise OciError(409, "Conflict", f"image {img['id']} is {img['lifecycleState']}, not AVAILABLE")
+        self.check_schema_data(doc["schemaData"])
+        sid = ocid("computeimgcapschema")
+        self.schemas[sid] = {"id": sid, "compartmentId": doc["compartmentId"],
+                             "computeGlobalImageCapabilitySchemaId": GLOBAL_SCHEMA_ID,
+                             "computeGlobalImageCapabilitySchemaVersionName": GLOBAL_VERSION,
+                             "imageId": img["id"], "displayName": doc.get("displayName") or sid,
+                             "schemaData": doc["schemaData"], "lifecycleState": "ACTIVE", "timeCreated": now_iso()}
+        return Reply(200, self.schemas[sid])
+
+    # --- controls ---------------------------------------------------------------
+
+    def control(self, method, path, query, body) -> Reply:
+        q = dict(parse_qsl(query, keep_blank_values=True))
+        with self.lock:
+            if path == "/_fake/health":
+                return Reply(200, {"ok": True})
+            if path == "/_fake/config" and method == "POST":
+                doc = json.loads(body or b"{}")
+                self.wr_seconds = float(doc.get("work_request_seconds", self.wr_seconds))
+                self.page_size = int(doc.get("page_size", self.page_size))
+                return Reply(200, {"work_request_seconds": self.wr_seconds, "page_size": self.page_size})
+            if path == "/_fake/buckets" and method == "POST":
+                name = json.loads(body)["name"]
+                self.buckets.setdefault(name, {"name": name, "objects": {}, "uploads": {}})
+                return Reply(200, {"name": name, "namespace": self.namespace})
+            if path == "/_fake/object":
+                o = self.buckets.get(q.get("bucket"), {}).get("objects", {}).get(q.get("name"))
+                return Reply(200, o["data"]) if o else Reply(404, {"code": "ObjectNotFound", "message": "no object"})
+            if path == "/_fake/state":
+                for img in self.images.values():
+                    self.image_state(img)
+                return Reply(200, {
+                    "namespace": self.namespace,
+                    "images": {k: self.public_image(v) for k, v in self.images.items()},
+                    "work_requests": {k: {kk: vv for kk, vv in v.items() if not kk.startswith("_")}
+                                      for k, v in self.work_requests.items()},
+                    "schemas": self.schemas, "shapes": self.shapes,
+                    "objects": {f"{bn}/{on}": {"size": len(o["data"]), "md5": o["md5"],
+                                               "multipart_md5": o["multipart_md5"], "metadata": o["metadata"]}
+                                for bn, b in self.buckets.items() for on, o in b["objects"].items()},
+                    "uploads": {f"{bn}/{u['object']}": {"uploadId": uid, "parts": sorted(u["parts"])}
+                                for bn, b in self.buckets.items() for uid, u in b["uploads"].items()}})
+            if path == "/_fake/stats":
+                return Reply(200, {"requests": dict(self.requests), "faults": dict(self.faults),
+                                   "statuses": dict(self.statuses)})
+            if path == "/_fake/reset" and method == "POST":
+                self.requests.clear(), self.faults.clear(), self.statuses.clear()
+                return Reply(200, {})
+            if path == "/_fake/faults":
+                name = q.get("rule", "default")
+                if method == "POST":
+                    try:
+                        self.rules[name] = FaultRule(json.loads(body or b"{}"))
+                    except (ValueError, re.error) as e:
+                        return Reply(400, {"code": "BadFaultRule", "message": str(e)})
+                    return Reply(200, {"rule": name})
+                if method == "DELETE":
+                    self.rules.pop(name, None)
+                    return Reply(200, {})
+                rule = self.rules.get(name)
+                return Reply(200, {"rules": list(self.rules), "injected": rule.injected if rule else 0,
+                                   "sequence_left": len(rule.sequence) if rule else 0})
+        return Reply(404, {"code": "NotFound", "message": f"no control {method} {path}"})
+
+
+class HeadBody:
+    """A HEAD answer's Content-Length without a body."""
+    def __init__(self, size: int):
+        self.size = size
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "fake-oci"
+
+    def _read_body(self) -> bytes:
+        n = int(self.headers.get("Content-Length", "0") or "0")
+        return self.rfile.read(n) if n > 0 else b""
+
+    def _handle(self) -> None:
+        body = self._read_body()
+        path, _, query = self.path.partition("?")
+        try:
+            self.server.app.handle(self, self.command, path, query, body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except Exception as e:  # a fake bug: answer it plainly instead of hanging up
+            traceback.print_exc(file=sys.stderr)
+            self.send_reply(Reply(500, {"code": "FakeOciBug", "message": f"{type(e).__name__}: {e}"}),
+                            [("opc-request-id", uuid.uuid4().hex)])
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = do_HEAD = _handle
+
+    def send_reply(self, reply: Reply, base: list) -> None:
+        length = None
+        if isinstance(reply.body, HeadBody):
+            data, ctype, length = b"", None, reply.body.size
+        elif isinstance(reply.body, (bytes, bytearray)):
+            data, ctype = bytes(reply.body), "application/octet-stream"
+        elif reply.body is None:
+            data, ctype = b"", None
+        else:
+            data, ctype = json.dumps(reply.body).encode(), "application/json"
+        self.send_response_only(reply.status)
+        for k, v in base + reply.headers:
+            self.send_header(k, v)
+        if ctype:
+            self.send_header("Content-Type", ctype)
+        self.send_header("Date", formatdate(usegmt=True))
+        if reply.status != 204:
+            self.send_header("Content-Length", str(length if length is not None else len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        self.wfile.flush()
+
+    def drop(self) -> None:
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def log_message(self, fmt, *args) -> None:
+        if self.server.verbose:
+            sys.stderr.write("%s %s\n" % (self.log_date_time_string(), fmt % args))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--key", action="append", default=[], help="KEY_ID=PUBLIC_KEY.pem (repeatable)")
+    ap.add_argument("--namespace", default="fakens")
+    ap.add_argument("--work-request-seconds", type=float, default=0.3)
+    ap.add_argument("--verbose", action="store_true")
+    args = ap.parse_args()
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+        request_queue_size = 128
+
+    try:
+        server = Server((args.host, args.port), Handler)
+    except OSError as e:
+        raise SystemExit(f"cannot listen on {args.host}:{args.port}: {e.strerror}")
+    server.app = Fake(args)
+    server.verbose = args.verbose
+    sys.stderr.write(f"fake OCI listening on http://{args.host}:{args.port}\n")
+    sys.stderr.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

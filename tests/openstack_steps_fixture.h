@@ -1,0 +1,183 @@
+// What the end-to-end tests of cloud: openstack share
+// (tests/openstack_steps_test.cc): the built binary run in a temporary
+// directory with a hermetic environment against Debian's real Keystone and
+// two real glance-api servers (tests/openstack/emulators.py); results read
+// back independently with plain HTTP requests to Keystone and Glance (a
+// token of their own, GET /v2/images/ID, GET /v2/images/ID/file).
+//
+// Every test has its own image name, so tests running in parallel against
+// the shared services never see each other's images.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "clouds/http/http_client.h"
+#include "clouds/operations.h"
+#include "metadata/image_metadata.h"
+#include "tests/test_aws_env.h"
+#include "tests/test_util.h"
+
+namespace ch::test::openstack_steps {
+
+using nlohmann::json;
+
+inline std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct StepRun {
+  int code = -1;
+  std::string out, err;
+};
+
+class OpenStackSteps : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* env_file = std::getenv("CLOUD_HELPER_OS_ENV_FILE");
+    if (!env_file) GTEST_SKIP() << "CLOUD_HELPER_OS_ENV_FILE unset (run through ctest)";
+    std::istringstream lines(slurp(env_file));
+    for (std::string line; std::getline(lines, line);)
+      if (size_t eq = line.find('='); eq != std::string::npos) env_[line.substr(0, eq)] = line.substr(eq + 1);
+    if (env_["CLOUD_HELPER_OS_AUTH_URL"].empty()) GTEST_SKIP() << env_file << " has no CLOUD_HELPER_OS_AUTH_URL";
+    ASSERT_EQ(mkdir(dir_.file("home").c_str(), 0700), 0);
+    name_ = unique_name("os");
+  }
+
+  std::string auth_url() { return env_["CLOUD_HELPER_OS_AUTH_URL"]; }
+  std::string password() { return env_["CLOUD_HELPER_OS_PASSWORD"]; }
+
+  // Password credentials as an openrc file sets them.
+  std::string password_env(const std::string& region = "RegionOne") {
+    return "OS_AUTH_URL=" + shell_quote(auth_url()) + " OS_USERNAME=admin OS_PASSWORD=" + shell_quote(password()) +
+           " OS_PROJECT_NAME=admin OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default" +
+           (region.empty() ? "" : " OS_REGION_NAME=" + region);
+  }
+
+  // Nothing inherited but PATH: no developer credentials leak in.
+  std::string command(const std::string& args, const std::string& os_env) const {
+    const char* path = std::getenv("PATH");
+    return "cd " + shell_quote(dir_.path()) + " && exec env -i PATH=" + shell_quote(path ? path : "/usr/bin:/bin") +
+           " HOME=" + shell_quote(dir_.file("home")) + " CLOUD_HELPER_RETRY_SCALE=0.01 " + os_env + " " +
+           shell_quote(CLOUD_HELPER_BINARY) + " --no-progress " + args;
+  }
+  StepRun run(const std::string& args, const std::string& os_env) {
+    std::string out = dir_.file(".out"), err = dir_.file(".err");
+    StepRun r;
+    r.code = run_command(command(args, os_env) + " >" + shell_quote(out) + " 2>" + shell_quote(err)).exit_code;
+    r.out = slurp(out);
+    r.err = slurp(err);
+    return r;
+  }
+
+  void write(const std::string& name, const std::string& text) { std::ofstream(dir_.file(name), std::ios::binary) << text; }
+  std::string read(const std::string& name) const { return slurp(dir_.file(name)); }
+  std::string file(const std::string& name) const { return dir_.file(name); }
+  ImageMetadata meta(const std::string& yaml = "image.yaml") const {
+    auto m = ImageMetadata::load(dir_.file(yaml));
+    EXPECT_TRUE(m.ok()) << m.message();
+    return m.ok() ? std::move(m).value() : *ImageMetadata::parse("{}", dir_.file(yaml));
+  }
+
+  // A sparse raw disk with data runs over SIZE bytes.
+  void make_disk(const std::string& name, uint64_t size, uint64_t seed = 1) {
+    const uint64_t MiB = 1 << 20;
+    std::vector<DataRun> runs = {{0, MiB + 4096}, {size / 4 + 12345, 700 * 1024}, {size / 2, 2 * MiB, true},
+                                 {size - MiB - 777, MiB}};
+    Status s = make_sparse_file(dir_.file(name), size, runs, seed);
+    ASSERT_TRUE(s.ok()) << s.message();
+  }
+
+  std::string yaml_inputs(const std::string& extra = "", const std::string& firmware = "uefi") const {
+    return "name: " + name_ + "\ncloud: openstack\narch: x86_64\nfirmware: " + firmware + "\nrelease: 3.21.0\n"
+           "local_image: disk.img\n" + extra;
+  }
+
+  // A token of the test user, straight from Keystone.
+  const std::string& token() {
+    if (!token_.empty()) return token_;
+    auto req = request_from_url(auth_url() + "/auth/tokens");
+    EXPECT_TRUE(req.ok());
+    req->method = "POST";
+    req->headers = {{"Content-Type", "application/json"}};
+    req->body = json{{"auth",
+                      {{"identity",
+                        {{"methods", {"password"}},
+                         {"password",
+                          {{"user", {{"name", "admin"}, {"domain", {{"name", "Default"}}}, {"password", password()}}}}}}},
+                       {"scope", {{"project", {{"name", "admin"}, {"domain", {{"name", "Default"}}}}}}}}}}
+                    .dump();
+    auto r = client_.send(*req);
+    EXPECT_TRUE(r.ok() && r->status == 201) << (r.ok() ? r->body : r.message());
+    if (r.ok()) {
+      token_ = r->header("X-Subject-Token");
+      json doc = json::parse(r->body, nullptr, false);
+      for (const json& svc : doc["token"]["catalog"])
+        if (svc["type"] == "image")
+          for (const json& e : svc["endpoints"])
+            if (e["interface"] == "public") glance_[e["region_id"].get<std::string>()] = e["url"];
+    }
+    return token_;
+  }
+  std::string glance_url(const std::string& region) {
+    token();
+    return glance_[region];
+  }
+  Result<HttpResponse> glance(const std::string& method, const std::string& region, const std::string& path,
+                              const std::string& body = "", const std::string& content_type = "") {
+    auto req = request_from_url(glance_url(region) + path);
+    if (!req.ok()) return req.error();
+    req->method = method;
+    req->headers = {{"X-Auth-Token", token()}};
+    if (!content_type.empty()) req->headers.push_back({"Content-Type", content_type});
+    req->body = body;
+    return client_.send(*req);
+  }
+  // GET /v2/images/ID: the image, or null on 404.
+  json image(const std::string& region, const std::string& id) {
+    auto r = glance("GET", region, "/v2/images/" + id);
+    EXPECT_TRUE(r.ok()) << r.message();
+    if (!r.ok() || r->status == 404) return nullptr;
+    EXPECT_EQ(r->status, 200) << r->body;
+    return json::parse(r->body, nullptr, false);
+  }
+  // Every image of this test's name in REGION (any status but deleted).
+  std::vector<json> images_named(const std::string& region) {
+    auto r = glance("GET", region, "/v2/images?name=" + name_);
+    EXPECT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.message());
+    std::vector<json> out;
+    if (r.ok())
+      for (const json& i : json::parse(r->body, nullptr, false).value("images", json::array())) out.push_back(i);
+    return out;
+  }
+  std::string image_bytes(const std::string& region, const std::string& id) {
+    auto r = glance("GET", region, "/v2/images/" + id + "/file");
+    EXPECT_TRUE(r.ok() && r->status == 200) << (r.ok() ? std::to_string(r->status) : r.message());
+    return r.ok() ? r->body : "";
+  }
+  // The fault proxy in front of RegionOne's Glance (region RegionFault).
+  json fault(const std::string& method, const std::string& path, const std::string& body = "") {
+    auto r = loopback_http(method, env_["CLOUD_HELPER_OS_FAULT_URL"] + path, body);
+    EXPECT_TRUE(r.ok()) << r.message();
+    if (!r.ok()) return nullptr;
+    return json::parse(r->body, nullptr, false);
+  }
+
+  TempDir dir_;
+  HttpClient client_;
+  std::map<std::string, std::string> env_, glance_;
+  std::string name_, token_;
+};
+
+}  // namespace ch::test::openstack_steps
