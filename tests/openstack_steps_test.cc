@@ -22,7 +22,9 @@ TEST_F(OpenStackSteps, FullFlowTwoRegionsPublicReadBackThroughGlance) {
   for (const char* action : {"convert", "checksum", "upload", "import", "publish"}) {
     StepRun r = run(std::string(action) + " image.yaml", env);
     ASSERT_EQ(r.code, 0) << action << "\n" << r.out << r.err << read("image.yaml");
-    if (std::string(action) == "upload") EXPECT_NE(r.err.find("does not apply to cloud openstack"), std::string::npos) << r.err;
+    if (std::string(action) == "upload") {
+      EXPECT_NE(r.err.find("does not apply to cloud openstack"), std::string::npos) << r.err;
+    }
   }
   ImageMetadata m = meta();
   std::string qcow2 = m.resolve(m.get_string("image_file").value_or(""));

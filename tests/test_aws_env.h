@@ -113,7 +113,7 @@ class AwsTest : public ::testing::Test {
 std::string py_literal(const std::string& text);
 
 // Polls and retries shrink to milliseconds for this process
-// (CLOUD_HELPER_POLL_SCALE=0.001 for clouds/aws/poll.h,
+// (CLOUD_HELPER_POLL_SCALE=0.001 for clouds/poll.h,
 // CLOUD_HELPER_RETRY_SCALE=0.01 for clouds/http/retry.h) unless the caller
 // set them already. Call before making an AwsTestClient.
 void use_fast_waits();

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "base/env.h"
-#include "clouds/aws/poll.h"
+#include "clouds/poll.h"
 #include "clouds/signing/digest.h"
 #include "helper/output.h"
 

@@ -36,7 +36,7 @@
 #include "base/result.h"
 #include "clouds/aws/aws_client.h"
 #include "clouds/aws/ec2.h"
-#include "clouds/aws/poll.h"
+#include "clouds/poll.h"
 #include "clouds/signing/digest.h"
 #include "formats/image_reader.h"
 

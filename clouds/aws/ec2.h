@@ -28,7 +28,7 @@
 
 #include "base/result.h"
 #include "clouds/aws/aws_client.h"
-#include "clouds/aws/poll.h"
+#include "clouds/poll.h"
 
 namespace ch {
 

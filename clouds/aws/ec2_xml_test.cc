@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "clouds/aws/poll.h"
+#include "clouds/poll.h"
 
 namespace ch {
 namespace {

@@ -1,6 +1,6 @@
 #include "clouds/gcp/compute.h"
 
-#include "clouds/aws/poll.h"
+#include "clouds/poll.h"
 #include "clouds/signing/digest.h"
 #include "clouds/signing/sigv4.h"
 

@@ -12,7 +12,7 @@
 // compartment (ListImages) instead of importing again.
 #include <algorithm>
 
-#include "clouds/aws/poll.h"
+#include "clouds/poll.h"
 #include "clouds/oci/oci_client.h"
 #include "clouds/oci/oci_steps.h"
 #include "clouds/operations.h"

@@ -1,6 +1,6 @@
 // Waiting for slow cloud work (snapshots completing, AMIs becoming
 // available, import tasks) by asking again with a growing interval. Every
-// waiter in clouds/aws goes through poll_until, so intervals, the timeout
+// waiter of aws, gcp, alicloud and oci goes through poll_until, so intervals, the timeout
 // message and the test speed-up live in one place.
 //
 // CLOUD_HELPER_POLL_SCALE (a factor, "0.001") multiplies every interval, so

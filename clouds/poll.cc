@@ -1,4 +1,4 @@
-#include "clouds/aws/poll.h"
+#include "clouds/poll.h"
 
 #include <algorithm>
 #include <cstdlib>
