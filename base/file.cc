@@ -124,6 +124,13 @@ Status File::sync() const {
   return {};
 }
 
+bool regular_file(const std::string& path, uint64_t* size) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  if (size) *size = static_cast<uint64_t>(st.st_size);
+  return true;
+}
+
 std::string dir_of(const std::string& path) {
   size_t slash = path.rfind('/');
   if (slash == std::string::npos) return ".";

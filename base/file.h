@@ -55,6 +55,9 @@ inline std::string base_name(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+// Whether PATH is (or links to) a regular file; its size in *SIZE when given.
+bool regular_file(const std::string& path, uint64_t* size = nullptr);
+
 // The directory part of PATH ("a/b/disk.raw" -> "a/b", "disk.raw" -> ".",
 // "/disk.raw" -> "/").
 std::string dir_of(const std::string& path);

@@ -108,7 +108,6 @@ TEST_F(NocloudSteps, UploadsToADirectorySparseWithSidecarsThenRollsBack) {
 TEST_F(NocloudSteps, NeverReplacesSomeoneElsesFileWithoutForce) {
   write_yaml(store_url());
   std::ofstream(dir_.file("store/disk.qcow2")) << "theirs";
-  std::string before = slurp(dir_.file("n.yaml"));
   Outcome r = run("upload n.yaml");
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("already exists and no run of this image made it (--force replaces it)"),
@@ -118,7 +117,6 @@ TEST_F(NocloudSteps, NeverReplacesSomeoneElsesFileWithoutForce) {
   r = run("--force upload n.yaml");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(slurp(dir_.file("store/disk.qcow2")), slurp(dir_.file("disk.qcow2")));
-  (void)before;
 }
 
 TEST_F(NocloudSteps, BadStorageIsExit2AndLeavesTheYaml) {

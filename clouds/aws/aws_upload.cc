@@ -16,13 +16,6 @@ namespace ch {
 
 namespace {
 
-bool regular_file(const std::string& path, uint64_t* size) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
-  if (size) *size = static_cast<uint64_t>(st.st_size);
-  return true;
-}
-
 std::string mib(uint64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; }
 
 }  // namespace

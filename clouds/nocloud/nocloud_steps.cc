@@ -40,13 +40,6 @@ struct FileTarget {
 
 bool is_s3(const std::string& url) { return url.rfind("s3://", 0) == 0; }
 
-bool regular_file(const std::string& path, uint64_t* size) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
-  if (size) *size = static_cast<uint64_t>(st.st_size);
-  return true;
-}
-
 bool exists(const std::string& path) {
   struct stat st;
   return ::lstat(path.c_str(), &st) == 0;
