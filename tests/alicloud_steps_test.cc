@@ -24,6 +24,7 @@
 #include "clouds/operations.h"
 #include "metadata/image_metadata.h"
 #include "tests/test_aws_env.h"
+#include "tests/step_fixture.h"
 #include "tests/test_util.h"
 
 namespace ch::test {
@@ -34,53 +35,30 @@ using nlohmann::json;
 constexpr char kHome[] = "cn-hangzhou";
 constexpr char kOther[] = "eu-central-1";
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string env_or(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
-
-struct StepRun {
-  int code = -1;
-  std::string out, err;
-};
-
-class AlicloudSteps : public ::testing::Test {
+class AlicloudSteps : public ::testing::Test, protected StepFixture {
  protected:
   void SetUp() override {
     oss_ = env_or("CLOUD_HELPER_ALICLOUD_OSS_ENDPOINT");
     ecs_ = env_or("CLOUD_HELPER_ALICLOUD_ECS_ENDPOINT");
     if (oss_.empty() || ecs_.empty()) GTEST_SKIP() << "CLOUD_HELPER_ALICLOUD_*_ENDPOINT unset (run through ctest)";
-    ASSERT_EQ(mkdir(dir_.file("home").c_str(), 0700), 0);
     name_ = unique_name("img");
     bucket_ = unique_name("b").substr(0, 63);
     fake("POST", "/_fake/buckets", json{{"name", bucket_}, {"region", kHome}}.dump());
   }
 
   // Nothing inherited but PATH: no developer credentials leak in.
-  std::string command(const std::string& args, const std::string& extra_env) const {
-    const char* path = std::getenv("PATH");
+  std::string env_text(const std::string& extra_env) const {
     std::string creds = extra_env.find("ALIBABA_CLOUD_ACCESS_KEY") == std::string::npos && !use_profile_
                             ? "ALIBABA_CLOUD_ACCESS_KEY_ID=TEST_AK_ID ALIBABA_CLOUD_ACCESS_KEY_SECRET=TEST_AK_SECRET "
                             : "";
-    return "cd " + shell_quote(dir_.path()) + " && exec env -i PATH=" + shell_quote(path ? path : "/usr/bin:/bin") +
-           " HOME=" + shell_quote(dir_.file("home")) + " ALIBABA_CLOUD_OSS_ENDPOINT=" + oss_ +
-           " ALIBABA_CLOUD_ECS_ENDPOINT=" + ecs_ + " CLOUD_HELPER_RETRY_SCALE=0.01 CLOUD_HELPER_POLL_SCALE=0.01 " +
-           creds + extra_env + " " + shell_quote(CLOUD_HELPER_BINARY) + " --no-progress " + args;
+    return hermetic_env("ALIBABA_CLOUD_OSS_ENDPOINT=" + oss_ + " ALIBABA_CLOUD_ECS_ENDPOINT=" + ecs_ +
+                        " CLOUD_HELPER_RETRY_SCALE=0.01 CLOUD_HELPER_POLL_SCALE=0.01 " + creds + extra_env);
   }
-  StepRun run(const std::string& args, const std::string& extra_env = "") {
-    std::string out = dir_.file(".out"), err = dir_.file(".err");
-    StepRun r;
-    r.code = run_command(command(args, extra_env) + " >" + shell_quote(out) + " 2>" + shell_quote(err)).exit_code;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
+  std::string command(const std::string& args, const std::string& extra_env) const {
+    return command_with(env_text(extra_env), args);
+  }
+  StepRun run(const std::string& args, const std::string& extra_env = "") const {
+    return run_with(env_text(extra_env), args);
   }
   // Runs ACTIONS in order on image.yaml, each expected to exit 0.
   void steps(std::initializer_list<const char*> actions, const std::string& extra_env = "") {
@@ -90,12 +68,6 @@ class AlicloudSteps : public ::testing::Test {
     }
   }
 
-  void write(const std::string& name, const std::string& text) { std::ofstream(dir_.file(name)) << text; }
-  ImageMetadata meta() const {
-    auto m = ImageMetadata::load(dir_.file("image.yaml"));
-    EXPECT_TRUE(m.ok()) << m.message();
-    return m.ok() ? std::move(m).value() : *ImageMetadata::parse("{}", dir_.file("image.yaml"));
-  }
 
   // A sparse raw disk of SIZE bytes with data runs (seeded pattern).
   void make_disk(uint64_t size, uint64_t seed = 1) {
@@ -148,7 +120,6 @@ class AlicloudSteps : public ::testing::Test {
     if (!fault_rule_.empty()) fake("DELETE", "/_fake/faults?rule=" + fault_rule_);
   }
 
-  TempDir dir_;
   std::string oss_, ecs_, name_, bucket_, fault_rule_;
   bool use_profile_ = false;
 };

@@ -34,6 +34,7 @@
 #include "clouds/operations.h"
 #include "metadata/image_metadata.h"
 #include "tests/test_aws_env.h"
+#include "tests/step_fixture.h"
 #include "tests/test_util.h"
 
 extern char** environ;
@@ -41,13 +42,6 @@ extern char** environ;
 namespace ch::test::aws_steps {
 
 using nlohmann::json;
-
-inline std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // A Python string literal.
 inline std::string py(const std::string& s) { return json(s).dump(); }
@@ -236,17 +230,11 @@ inline std::vector<std::string> creating_calls(const json& stats) {
   return out;
 }
 
-struct StepRun {
-  int code = -1;
-  std::string out, err;
-};
-
-class AwsSteps : public AwsTest {
+class AwsSteps : public AwsTest, protected StepFixture {
  protected:
   void SetUp() override {
     AwsTest::SetUp();
     if (HasFatalFailure()) return;
-    ASSERT_EQ(mkdir(dir_.file("home").c_str(), 0700), 0);
     endpoint_ = aws().endpoint;
     keys_ = aws().keys;
     name_ = unique_name("img");
@@ -263,50 +251,29 @@ class AwsSteps : public AwsTest {
   // The environment the binary runs with: nothing inherited but PATH, so
   // neither the developer's ~/.aws nor AWS_* variables leak in.
   std::string env_text(const std::string& extra = "") const {
-    const char* path = std::getenv("PATH");
-    return "env -i PATH=" + shell_quote(path ? path : "/usr/bin:/bin") +
-           " HOME=" + shell_quote(dir_.file("home")) + " AWS_ENDPOINT_URL=" + shell_quote(endpoint_) +
-           " AWS_ACCESS_KEY_ID=" + shell_quote(keys_.access_key_id) +
-           " AWS_SECRET_ACCESS_KEY=" + shell_quote(keys_.secret_access_key) +
-           " AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true"
-           " CLOUD_HELPER_POLL_SCALE=0.001 CLOUD_HELPER_RETRY_SCALE=0.01 " +
-           extra;
+    return hermetic_env("AWS_ENDPOINT_URL=" + shell_quote(endpoint_) +
+                        " AWS_ACCESS_KEY_ID=" + shell_quote(keys_.access_key_id) +
+                        " AWS_SECRET_ACCESS_KEY=" + shell_quote(keys_.secret_access_key) +
+                        " AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true"
+                        " CLOUD_HELPER_POLL_SCALE=0.001 CLOUD_HELPER_RETRY_SCALE=0.01 " +
+                        extra);
   }
   std::string command(const std::string& args, const std::string& extra_env = "") const {
-    return "cd " + shell_quote(dir_.path()) + " && exec " + env_text(extra_env) + " " +
-           shell_quote(CLOUD_HELPER_BINARY) + " --no-progress " + args;
+    return command_with(env_text(extra_env), args);
   }
 
   // Runs `cloud_helper --no-progress ARGS` (shell text) in the temp dir.
-  StepRun run(const std::string& args, const std::string& extra_env = "") {
-    std::string out = dir_.file(".out"), err = dir_.file(".err");
-    StepRun r;
-    r.code = run_command(command(args, extra_env) + " >" + shell_quote(out) + " 2>" + shell_quote(err)).exit_code;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
+  StepRun run(const std::string& args, const std::string& extra_env = "") const {
+    return run_with(env_text(extra_env), args);
   }
 
   // Starts `cloud_helper ARGS`, polls YAML every 5 ms until READY(meta)
   // holds, then SIGKILLs it. False when it ended first (exit code in *code).
   template <typename Ready>
   bool run_and_kill(const std::string& args, const std::string& yaml, Ready ready, int* code) {
-    std::string cmd = command(args) + " >" + shell_quote(dir_.file(".kout")) + " 2>" + shell_quote(dir_.file(".kerr"));
-    auto killed = run_and_kill_when(cmd, dir_.file(yaml), ready, code);
-    if (!killed.ok()) ADD_FAILURE() << killed.message();
-    return killed.ok() && *killed;
+    return kill_when(command(args), yaml, ready, code);
   }
 
-  void write(const std::string& name, const std::string& text) {
-    std::ofstream(dir_.file(name), std::ios::binary) << text;
-  }
-  std::string read(const std::string& name) const { return slurp(dir_.file(name)); }
-  std::string file(const std::string& name) const { return dir_.file(name); }
-  ImageMetadata meta(const std::string& yaml = "image.yaml") const {
-    auto m = ImageMetadata::load(dir_.file(yaml));
-    EXPECT_TRUE(m.ok()) << m.message();
-    return m.ok() ? std::move(m).value() : *ImageMetadata::parse("{}", dir_.file(yaml));
-  }
 
   // Runs a boto3 check (kPyHelpers defined) at ENDPOINT that prints one
   // JSON document.
@@ -341,7 +308,6 @@ class AwsSteps : public AwsTest {
            "storage_url: s3://" + bucket_ + "/prefix/\n" + extra;
   }
 
-  TempDir dir_;
   std::string endpoint_;  // AWS_ENDPOINT_URL for the binary
   AwsKeys keys_;
   std::string name_;      // image name (AMI name, Name tag)

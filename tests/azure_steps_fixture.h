@@ -33,6 +33,7 @@
 #include "clouds/operations.h"
 #include "metadata/image_metadata.h"
 #include "tests/test_aws_env.h"
+#include "tests/step_fixture.h"
 #include "tests/test_util.h"
 
 extern char** environ;
@@ -48,24 +49,7 @@ inline constexpr char kTenant[] = "00000000-0000-0000-0000-0000000000aa";
 inline constexpr char kClientId[] = "00000000-0000-0000-0000-0000000000cc";
 inline constexpr char kClientSecret[] = "fake-arm-client-secret";
 
-inline std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-inline std::string env_or(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
-
-struct StepRun {
-  int code = -1;
-  std::string out, err;
-};
-
-class AzureSteps : public ::testing::Test {
+class AzureSteps : public ::testing::Test, protected StepFixture {
  protected:
   void SetUp() override {
     azurite_ = env_or("CLOUD_HELPER_AZURITE_URL");
@@ -74,7 +58,6 @@ class AzureSteps : public ::testing::Test {
     if (azurite_.empty() || arm_.empty())
       GTEST_SKIP() << "CLOUD_HELPER_AZURITE_URL / CLOUD_HELPER_AZURE_ARM_ENDPOINT unset (run through ctest)";
     blob_endpoint_ = azurite_;
-    ASSERT_EQ(mkdir(dir_.file("home").c_str(), 0700), 0);
     name_ = unique_name("img");
     container_ = unique_name("c");
     std::string h = digest_hex(name_, "sha256");
@@ -95,45 +78,26 @@ class AzureSteps : public ::testing::Test {
 
   // Nothing inherited but PATH: no developer credentials leak in.
   std::string env_text(const std::string& extra = "") const {
-    const char* path = std::getenv("PATH");
-    return "env -i PATH=" + shell_quote(path ? path : "/usr/bin:/bin") + " HOME=" + shell_quote(dir_.file("home")) +
-           " AZURE_STORAGE_CONNECTION_STRING=" + shell_quote(connection_string()) +
-           " AZURE_TENANT_ID=" + kTenant + " AZURE_CLIENT_ID=" + kClientId +
-           " AZURE_CLIENT_SECRET=" + kClientSecret + " AZURE_AUTHORITY_HOST=" + shell_quote(arm_) +
-           " AZURE_RESOURCE_MANAGER_ENDPOINT=" + shell_quote(arm_) + " AZURE_SUBSCRIPTION_ID=" + subscription_ +
-           " CLOUD_HELPER_RETRY_SCALE=0.01 " + extra;
+    return hermetic_env("AZURE_STORAGE_CONNECTION_STRING=" + shell_quote(connection_string()) +
+                        " AZURE_TENANT_ID=" + kTenant + " AZURE_CLIENT_ID=" + kClientId +
+                        " AZURE_CLIENT_SECRET=" + kClientSecret + " AZURE_AUTHORITY_HOST=" + shell_quote(arm_) +
+                        " AZURE_RESOURCE_MANAGER_ENDPOINT=" + shell_quote(arm_) +
+                        " AZURE_SUBSCRIPTION_ID=" + subscription_ + " CLOUD_HELPER_RETRY_SCALE=0.01 " + extra);
   }
   std::string command(const std::string& args, const std::string& extra_env = "") const {
-    return "cd " + shell_quote(dir_.path()) + " && exec " + env_text(extra_env) + " " +
-           shell_quote(CLOUD_HELPER_BINARY) + " --no-progress " + args;
+    return command_with(env_text(extra_env), args);
   }
-  StepRun run(const std::string& args, const std::string& extra_env = "") {
-    std::string out = dir_.file(".out"), err = dir_.file(".err");
-    StepRun r;
-    r.code = run_command(command(args, extra_env) + " >" + shell_quote(out) + " 2>" + shell_quote(err)).exit_code;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
+  StepRun run(const std::string& args, const std::string& extra_env = "") const {
+    return run_with(env_text(extra_env), args);
   }
 
   // Starts `cloud_helper ARGS`, polls YAML every 5 ms until READY(meta)
   // holds, then SIGKILLs it. False when it ended first (exit code in *code).
   template <typename Ready>
   bool run_and_kill(const std::string& args, const std::string& yaml, Ready ready, int* code) {
-    std::string cmd = command(args) + " >" + shell_quote(dir_.file(".kout")) + " 2>" + shell_quote(dir_.file(".kerr"));
-    auto killed = run_and_kill_when(cmd, dir_.file(yaml), ready, code);
-    if (!killed.ok()) ADD_FAILURE() << killed.message();
-    return killed.ok() && *killed;
+    return kill_when(command(args), yaml, ready, code);
   }
 
-  void write(const std::string& name, const std::string& text) { std::ofstream(dir_.file(name), std::ios::binary) << text; }
-  std::string read(const std::string& name) const { return slurp(dir_.file(name)); }
-  std::string file(const std::string& name) const { return dir_.file(name); }
-  ImageMetadata meta(const std::string& yaml = "image.yaml") const {
-    auto m = ImageMetadata::load(dir_.file(yaml));
-    EXPECT_TRUE(m.ok()) << m.message();
-    return m.ok() ? std::move(m).value() : *ImageMetadata::parse("{}", dir_.file(yaml));
-  }
 
   // A sparse raw disk: data runs scattered over SIZE bytes, one run of
   // written zeros (must not be sent), holes elsewhere.
@@ -237,7 +201,6 @@ class AzureSteps : public ::testing::Test {
     return j;
   }
 
-  TempDir dir_;
   std::string azurite_, arm_, node_dir_, blob_endpoint_;
   std::string name_, container_, subscription_, resource_group_, gallery_;
 };

@@ -22,6 +22,7 @@
 #include "clouds/operations.h"
 #include "metadata/image_metadata.h"
 #include "tests/test_aws_env.h"
+#include "tests/step_fixture.h"
 #include "tests/test_util.h"
 
 namespace ch::test::gcp_steps {
@@ -30,31 +31,13 @@ using nlohmann::json;
 
 inline constexpr uint64_t kMiB = 1 << 20;
 
-inline std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-inline std::string env_or(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
-
-struct StepRun {
-  int code = -1;
-  std::string out, err;
-};
-
-class GcpSteps : public ::testing::Test {
+class GcpSteps : public ::testing::Test, protected StepFixture {
  protected:
   void SetUp() override {
     endpoint_ = env_or("CLOUD_HELPER_GCP_ENDPOINT");
     sa_json_ = env_or("CLOUD_HELPER_GCP_SA_JSON");
     if (endpoint_.empty() || sa_json_.empty())
       GTEST_SKIP() << "CLOUD_HELPER_GCP_ENDPOINT / CLOUD_HELPER_GCP_SA_JSON unset (run through ctest)";
-    ASSERT_EQ(run_command("mkdir -p " + shell_quote(dir_.file("home"))).exit_code, 0);
     name_ = unique_name("img");
     bucket_ = unique_name("b");
     fake("POST", "/_fake/buckets", json{{"name", bucket_}}.dump());
@@ -63,41 +46,23 @@ class GcpSteps : public ::testing::Test {
   // Nothing inherited but PATH: no developer credentials leak in. CREDS
   // replaces the service account (empty: none, for the metadata server).
   std::string env_text(const std::string& extra = "", const std::string& creds = "-") const {
-    const char* path = std::getenv("PATH");
     std::string c = creds == "-" ? sa_json_ : creds;
-    return "env -i PATH=" + shell_quote(path ? path : "/usr/bin:/bin") + " HOME=" + shell_quote(dir_.file("home")) +
-           (c.empty() ? "" : " GOOGLE_APPLICATION_CREDENTIALS=" + shell_quote(c)) +
-           " STORAGE_EMULATOR_HOST=" + shell_quote(endpoint_) +
-           " CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE=" + shell_quote(endpoint_ + "/compute/v1/") +
-           " CLOUD_HELPER_RETRY_SCALE=0.01 CLOUD_HELPER_POLL_SCALE=0.02 " + extra;
+    return hermetic_env((c.empty() ? "" : "GOOGLE_APPLICATION_CREDENTIALS=" + shell_quote(c)) +
+                        " STORAGE_EMULATOR_HOST=" + shell_quote(endpoint_) +
+                        " CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE=" + shell_quote(endpoint_ + "/compute/v1/") +
+                        " CLOUD_HELPER_RETRY_SCALE=0.01 CLOUD_HELPER_POLL_SCALE=0.02 " + extra);
   }
   std::string command(const std::string& args, const std::string& extra_env = "", const std::string& creds = "-") const {
-    return "cd " + shell_quote(dir_.path()) + " && exec " + env_text(extra_env, creds) + " " +
-           shell_quote(CLOUD_HELPER_BINARY) + " --no-progress " + args;
+    return command_with(env_text(extra_env, creds), args);
   }
-  StepRun run(const std::string& args, const std::string& extra_env = "", const std::string& creds = "-") {
-    std::string out = dir_.file(".out"), err = dir_.file(".err");
-    StepRun r;
-    r.code = run_command(command(args, extra_env, creds) + " >" + shell_quote(out) + " 2>" + shell_quote(err)).exit_code;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
+  StepRun run(const std::string& args, const std::string& extra_env = "", const std::string& creds = "-") const {
+    return run_with(env_text(extra_env, creds), args);
   }
   template <typename Ready>
   bool run_and_kill(const std::string& args, const std::string& yaml, Ready ready, int* code) {
-    std::string cmd = command(args) + " >" + shell_quote(dir_.file(".kout")) + " 2>" + shell_quote(dir_.file(".kerr"));
-    auto killed = run_and_kill_when(cmd, dir_.file(yaml), ready, code);
-    if (!killed.ok()) ADD_FAILURE() << killed.message();
-    return killed.ok() && *killed;
+    return kill_when(command(args), yaml, ready, code);
   }
 
-  void write(const std::string& name, const std::string& text) { std::ofstream(dir_.file(name), std::ios::binary) << text; }
-  std::string read(const std::string& name) const { return slurp(dir_.file(name)); }
-  ImageMetadata meta(const std::string& yaml = "image.yaml") const {
-    auto m = ImageMetadata::load(dir_.file(yaml));
-    EXPECT_TRUE(m.ok()) << m.message();
-    return m.ok() ? std::move(m).value() : *ImageMetadata::parse("{}", dir_.file(yaml));
-  }
 
   // A sparse raw disk with a few MiB of pseudo-random data (which gzip
   // cannot shrink, so the tarball has several upload chunks).
@@ -159,7 +124,6 @@ class GcpSteps : public ::testing::Test {
     return "/compute/v1/projects/" + project + "/global/images/" + name_;
   }
 
-  TempDir dir_;
   std::string endpoint_, sa_json_, name_, bucket_;
 };
 
