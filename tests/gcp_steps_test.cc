@@ -73,7 +73,7 @@ TEST_F(GcpSteps, FullFlowThenPublishConvergesKeepingOtherBindings) {
   EXPECT_TRUE(has_member(policy, "roles/compute.viewer", "user:ops@example.com")) << policy.dump();
   image = api("GET", image_path());
   EXPECT_EQ(image["deprecated"]["state"], "ACTIVE") << "end_of_life is ahead: only scheduled";
-  EXPECT_EQ(image["deprecated"]["deprecated"], "2099-05-01T23:59:59Z");
+  EXPECT_EQ(image["deprecated"]["deprecated"], "2099-05-01T23:59:00Z");
   m = meta();
   EXPECT_EQ(map_get(m, "artifacts", "global").value_or(""), "projects/fake-project/global/images/" + name_);
   EXPECT_TRUE(m.get_string("published"));

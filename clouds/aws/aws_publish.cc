@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/time.h"
 #include "clouds/aws/aws_session.h"
 #include "clouds/aws/aws_steps.h"
 #include "clouds/aws/ec2.h"
@@ -37,11 +38,6 @@ struct PublishPlan {
   std::string deprecate_at;  // "" : none
   AwsTags tags;
 };
-
-bool valid_date(const std::string& s) {
-  return s.size() == 10 && s[4] == '-' && s[7] == '-' &&
-         std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || c == '-'; });
-}
 
 Result<PublishPlan> plan_publish(const ImageMetadata& meta) {
   PublishPlan p;
@@ -70,15 +66,8 @@ Result<PublishPlan> plan_publish(const ImageMetadata& meta) {
   p.make_public = pub.value_or(false);
   CH_ASSIGN(pub_snap, meta.get_bool("public_snapshots"));
   p.public_snapshots = pub_snap.value_or(false);
-  if (auto eol = meta.get_string("end_of_life")) {
-    if (valid_date(*eol)) {
-      p.deprecate_at = *eol + "T23:59:00Z";  // Alpine's convention: the end of that day
-    } else if (eol->size() >= 20 && valid_date(eol->substr(0, 10)) && (*eol)[10] == 'T') {
-      p.deprecate_at = *eol;
-    } else {
-      return Error{"end_of_life '" + *eol + "' is not a date (YYYY-MM-DD)"};
-    }
-  }
+  CH_ASSIGN(eol, end_of_life_utc(meta.get_string("end_of_life").value_or("")));
+  p.deprecate_at = eol;
   if (p.make_public && !p.deprecate_at.empty()) {
     // EC2: "The deprecation time of a public AMI can be at most 2 years
     // after its creation date." Caught here, before any copy is made.

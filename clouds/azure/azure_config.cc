@@ -1,5 +1,7 @@
 #include "clouds/azure/azure_config.h"
 
+#include "base/time.h"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -26,11 +28,6 @@ std::optional<uint64_t> part(std::string_view s) {
 
 std::string joined(uint64_t a, uint64_t b, uint64_t c) {
   return std::to_string(a) + "." + std::to_string(b) + "." + std::to_string(c);
-}
-
-bool valid_date(std::string_view s) {
-  return s.size() == 10 && s[4] == '-' && s[7] == '-' && digits(s.substr(0, 4)) &&
-         digits(s.substr(5, 2)) && digits(s.substr(8, 2));
 }
 
 // The `azure` mapping's KEY as text; "" when absent or null.
@@ -132,14 +129,6 @@ Result<std::string> azure_gallery_version(std::string_view release) {
   uint64_t third = *c * 100 + *k;
   if (third > kMaxPart) return fail();
   return joined(*a, *b, third);
-}
-
-Result<std::string> azure_end_of_life(std::string_view value) {
-  std::string v(value);
-  if (v.empty()) return std::string();
-  if (valid_date(v)) return v + "T23:59:00Z";  // the end of that day, as for AWS
-  if (v.size() >= 20 && valid_date(v.substr(0, 10)) && v[10] == 'T') return v;
-  return Error{"end_of_life '" + v + "' is not a date (YYYY-MM-DD)"};
 }
 
 Result<AzureConfig> read_azure_config(const ImageMetadata& meta, const std::string& subscription_from_env) {
@@ -275,7 +264,7 @@ Result<AzureConfig> read_azure_config(const ImageMetadata& meta, const std::stri
 
   CH_ASSIGN(pub, meta.get_bool("public"));
   c.is_public = pub.value_or(false);
-  CH_ASSIGN(eol, azure_end_of_life(meta.get_string("end_of_life").value_or("")));
+  CH_ASSIGN(eol, end_of_life_utc(meta.get_string("end_of_life").value_or("")));
   c.end_of_life = eol;
   if (const MetaValue* t = meta.get("tags"); t && t->is_map())
     for (const auto& [k, v] : t->map())

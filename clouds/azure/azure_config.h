@@ -107,8 +107,4 @@ Result<std::string> azure_gallery_version(std::string_view release);
 // "N.N.N" with each part 0..2147483647, no leading '+' or sign.
 bool is_azure_gallery_version(std::string_view v);
 
-// end_of_life (a date "2027-06-01" or a timestamp) as ISO-8601 UTC
-// ("2027-06-01T00:00:00Z"); "" for ""; error for anything else.
-Result<std::string> azure_end_of_life(std::string_view value);
-
 }  // namespace ch

@@ -112,21 +112,6 @@ std::vector<std::string> gcp_default_features(const std::string& architecture, c
   return f;
 }
 
-std::string gcp_rfc3339_date(const std::string& text) {
-  if (text.size() == 10 && text[4] == '-' && text[7] == '-') {
-    if (!parse_rfc3339(text + "T23:59:59Z")) return "";
-    return text + "T23:59:59Z";
-  }
-  auto t = parse_rfc3339(text);
-  if (!t) return "";
-  char buf[32];
-  std::time_t tt = static_cast<std::time_t>(*t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 Result<GcpConfig> read_gcp_config(const ImageMetadata& meta, const std::string& env_project) {
   GcpConfig c;
   const MetaValue* g = meta.get("gcp");
@@ -220,14 +205,14 @@ Result<GcpConfig> read_gcp_config(const ImageMetadata& meta, const std::string& 
   }
 
   if (auto eol = meta.get_string("end_of_life")) {
-    c.deprecated_on = gcp_rfc3339_date(*eol);
-    if (c.deprecated_on.empty()) return Error{"end_of_life '" + *eol + "' is not a date (YYYY-MM-DD) or RFC 3339 time"};
+    CH_ASSIGN(on, end_of_life_utc(*eol));
+    c.deprecated_on = on;
   }
   for (auto [key, out] : {std::pair{"obsolete_on", &c.obsolete_on}, std::pair{"delete_on", &c.delete_on}}) {
     std::string v = get(key);
     if (v.empty()) continue;
-    *out = gcp_rfc3339_date(v);
-    if (out->empty()) return Error{"gcp." + std::string(key) + " '" + v + "' is not a date (YYYY-MM-DD)"};
+    CH_ASSIGN(on, end_of_life_utc(v, "gcp." + std::string(key)));
+    *out = on;
   }
   if (std::string cs = get("upload_chunk_size"); !cs.empty()) {
     char* end = nullptr;

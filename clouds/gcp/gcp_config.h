@@ -73,7 +73,4 @@ std::vector<std::string> gcp_default_features(const std::string& architecture, c
 // The images.insert body for an image whose disk is at SOURCE_URL.
 nlohmann::json gcp_image_body(const GcpConfig& c, const std::string& source_url);
 
-// "2027-05-01" (end of that day, UTC) or a full timestamp -> RFC 3339; "" if unparsable.
-std::string gcp_rfc3339_date(const std::string& text);
-
 }  // namespace ch

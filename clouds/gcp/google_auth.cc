@@ -235,35 +235,6 @@ std::string GoogleCredentials::describe() const {
   return "external account (audience " + audience + ")";
 }
 
-std::optional<int64_t> parse_rfc3339(std::string_view text) {
-  std::string s(text);
-  int y, mo, d, h, mi, sec;
-  char tail[64] = {0};
-  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%63s", &y, &mo, &d, &h, &mi, &sec, tail) < 6) return std::nullopt;
-  std::string rest = tail;
-  if (!rest.empty() && rest[0] == '.') {
-    size_t i = 1;
-    while (i < rest.size() && std::isdigit(static_cast<unsigned char>(rest[i]))) ++i;
-    rest = rest.substr(i);
-  }
-  int64_t offset = 0;
-  if (rest == "Z" || rest == "z" || rest.empty()) {
-  } else if ((rest[0] == '+' || rest[0] == '-') && rest.size() == 6 && rest[3] == ':') {
-    offset = (std::atoi(rest.substr(1, 2).c_str()) * 60 + std::atoi(rest.substr(4, 2).c_str())) * 60;
-    if (rest[0] == '-') offset = -offset;
-  } else {
-    return std::nullopt;
-  }
-  std::tm tm{};
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = sec;
-  return static_cast<int64_t>(timegm(&tm)) - offset;
-}
-
 Result<GoogleCredentials> parse_google_credentials(std::string_view json_text, const std::string& origin) {
   json doc = json::parse(json_text, nullptr, false);
   if (!doc.is_object()) return Error{origin + ": not a JSON object"};

@@ -35,6 +35,7 @@
 #include <string_view>
 
 #include "base/result.h"
+#include "base/time.h"
 #include "clouds/http/http_client.h"
 
 namespace ch {
@@ -95,9 +96,5 @@ class GoogleTokenProvider {
 // Errors: an unreadable or invalid credentials file (a missing
 // GOOGLE_APPLICATION_CREDENTIALS file is an error, as in the libraries).
 Result<std::unique_ptr<GoogleTokenProvider>> resolve_google_credentials(HttpClient& client, const GcpEnv& env);
-
-// Seconds since the epoch of an RFC 3339 UTC time ("2026-12-03T17:14:03Z",
-// fractions and offsets allowed); nullopt when unparsable.
-std::optional<int64_t> parse_rfc3339(std::string_view text);
 
 }  // namespace ch

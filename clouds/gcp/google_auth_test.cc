@@ -98,13 +98,6 @@ TEST(GoogleCredentials, ServiceAccountAssertionIsAVerifiableRs256Jwt) {
   EXPECT_FALSE(google_service_account_assertion(c, kGoogleCloudPlatformScope, now).ok());
 }
 
-TEST(GoogleCredentials, Rfc3339) {
-  EXPECT_EQ(parse_rfc3339("1970-01-01T00:00:10Z"), 10);
-  EXPECT_EQ(parse_rfc3339("2026-12-03T17:14:03.123456Z"), 1796318043);
-  EXPECT_EQ(parse_rfc3339("2026-12-03T18:14:03+01:00"), 1796318043);
-  EXPECT_FALSE(parse_rfc3339("yesterday"));
-}
-
 TEST(GoogleCredentials, GcloudAdcFileUnderCloudsdkConfig) {
   test::TempDir dir;
   std::ofstream(dir.file("application_default_credentials.json"))
