@@ -168,8 +168,9 @@ FileOutcome run_file(const Action& action, const std::string& path, const RunOpt
   ImageMetadata before = *meta;
   fo.result = action.run(*meta, opts);
   fo.changes = metadata_changes(before, *meta);
-  // A failed step still saves what it recorded before failing.
-  if (writes && !fo.changes.empty()) {
+  // A failed step still saves what it recorded before failing; a step that
+  // checkpointed an entry and then removed it again must write that too.
+  if (writes && (!fo.changes.empty() || meta->saves() != before.saves())) {
     Status s = meta->save();
     if (!s.ok()) {
       fo.result.outcome = Outcome::kFailed;

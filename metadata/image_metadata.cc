@@ -436,6 +436,7 @@ std::string ImageMetadata::to_yaml() const {
 }
 
 Status ImageMetadata::save() {
+  ++saves_;
   set_timestamp("metadata_updated", utc_now_iso8601());
   std::string text = to_yaml();
 

@@ -136,9 +136,14 @@ class ImageMetadata {
   // file mode of the old file is kept. On failure the old file is untouched
   // and no temp file is left.
   Status save();
+  // How many times save() was called on this object (copies included):
+  // a step that checkpointed has written the file, so the final state must
+  // be written too even when it equals the state loaded.
+  int saves() const { return saves_; }
 
  private:
   std::string path_;
+  int saves_ = 0;
   MetaValue::Map root_;
 };
 

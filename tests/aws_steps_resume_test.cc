@@ -86,7 +86,8 @@ TEST_F(AwsSteps, PublishKilledAfterTheCopiesConverges) {
   }, &code);
   ASSERT_TRUE(killed) << "publish ended (exit " << code << ") before it could be killed";
   EXPECT_FALSE(meta().get_string("published"));
-  EXPECT_LT(map_entries(meta(), "artifacts").size(), 4u) << "killed before every region was done";
+  // Under load the kill may land after the last region's artifact was
+  // written (but before `published`): the re-run must converge either way.
 
   StepRun r = run("publish image.yaml");
   ASSERT_EQ(r.code, 0) << r.out << r.err;
