@@ -85,7 +85,7 @@ class OciSteps : public ::testing::Test {
   StepRun run(const std::string& args, const std::string& extra_env = "") {
     std::string out = dir_.file(".out"), err = dir_.file(".err");
     StepRun r;
-    r.code = run_command(command(args, extra_env) + " >" + shell_quote(out) + " 2>" + shell_quote(err)).exit_code;
+    r.code = run_command(command(args, env_ + " " + extra_env) + " >" + shell_quote(out) + " 2>" + shell_quote(err)).exit_code;
     r.out = slurp(out);
     r.err = slurp(err);
     return r;
@@ -168,8 +168,74 @@ class OciSteps : public ::testing::Test {
     return op_get(meta(), "upload", "upload_id").value_or("");
   }
 
+  // Endpoints per region: the fake serves region R under /R/ (tests/oci/README.md).
+  void use_regional_endpoints() {
+    env_ = "OCI_OBJECTSTORAGE_ENDPOINT=" + shell_quote(endpoint_ + "/{region}") +
+           " OCI_IAAS_ENDPOINT=" + shell_quote(endpoint_ + "/{region}");
+  }
+  // This test's images in REGION that are not DELETED.
+  std::vector<json> live_images(const std::string& region) {
+    std::vector<json> out;
+    for (json& img : images())
+      if (img["region"] == region && img["lifecycleState"] != "DELETED") out.push_back(img);
+    return out;
+  }
+  // The fake's PARs on this test's bucket: {id: {..., deleted}}.
+  json pars() {
+    json out = json::object();
+    json state = fake("GET", "/_fake/state");
+    for (auto& [id, par] : state["pars"].items())
+      if (par["bucket"] == bucket_) out[id] = par;
+    return out;
+  }
+  void set_image_limit(const std::string& region, json limit) {
+    fake("POST", "/_fake/config", json{{"image_limits", {{region, limit}}}}.dump());
+  }
+  // upload + import of a YAML with REGIONS (the first is home).
+  void imported(const std::string& regions, const std::string& home_bucket_region = "") {
+    use_regional_endpoints();
+    if (!home_bucket_region.empty())
+      fake("POST", "/_fake/buckets", json{{"name", bucket_}, {"region", home_bucket_region}}.dump());
+    make_image(4 * kMiB, "regions: [" + regions + "]\n");
+    StepRun up = run("upload image.yaml");
+    ASSERT_EQ(up.code, 0) << up.err;
+    StepRun im = run("import image.yaml");
+    ASSERT_EQ(im.code, 0) << im.err;
+  }
+  // Every region of REGIONS has exactly one live image of this test, AVAILABLE,
+  // with its capability schema and shapes, and artifacts names it.
+  void expect_published(const std::vector<std::string>& regions) {
+    ImageMetadata m = meta();
+    json state = fake("GET", "/_fake/state");
+    for (const std::string& region : regions) {
+      auto live = live_images(region);
+      ASSERT_EQ(live.size(), 1u) << region;
+      const json& img = live[0];
+      EXPECT_EQ(img["lifecycleState"], "AVAILABLE") << region;
+      EXPECT_EQ(img["compartmentId"], kCompartment);
+      EXPECT_EQ(img["launchMode"], "PARAVIRTUALIZED");
+      EXPECT_EQ(map_get(m, "artifacts", region).value_or(""), img["id"]) << region;
+      int schemas = 0;
+      for (auto& [id, sc] : state["schemas"].items())
+        if (sc["imageId"] == img["id"] && sc["lifecycleState"] == "ACTIVE") {
+          ++schemas;
+          EXPECT_EQ(sc["region"], region);
+          EXPECT_EQ(sc["schemaData"]["Compute.Firmware"]["defaultValue"], "UEFI_64");
+        }
+      EXPECT_EQ(schemas, 1) << region;
+      json shapes = state["shapes"][img["id"].get<std::string>()];
+      EXPECT_TRUE(shapes.contains("VM.Standard.E4.Flex") && shapes.contains("VM.Standard.A1.Flex")) << shapes.dump();
+    }
+    EXPECT_EQ(map_entries(m, "artifacts").size(), regions.size());
+    EXPECT_TRUE(m.get_string("published"));
+    for (const char* section : {"publish", "publish_pars", "publish_work_requests", "publish_schemas"})
+      EXPECT_TRUE(op_entries(m, section).empty()) << section;
+    json ps = pars();
+    for (auto& [id, par] : ps.items()) EXPECT_TRUE(par["deleted"].get<bool>()) << id;
+  }
+
   TempDir dir_;
-  std::string endpoint_, config_, name_, bucket_;
+  std::string endpoint_, config_, name_, bucket_, env_;
 };
 
 TEST_F(OciSteps, UploadImportPublishEndToEnd) {
@@ -400,11 +466,242 @@ TEST_F(OciSteps, DryRunAndBadInputChangeNothing) {
   std::string regions = good;
   regions.replace(regions.find("region: us-ashburn-1"), 20, "regions: [us-ashburn-1, eu-frankfurt-1]");
   regions += "imported: 2026-01-01T00:00:00Z\nimport_id: ocid1.image.oc1..x\n";
-  expect_bad(regions, "publish", "publishing to other regions (eu-frankfurt-1) is not supported yet");
+  // One endpoint for every region (OCI_IAAS_ENDPOINT without {region}) cannot serve a second region.
+  expect_bad(regions, "publish", "no Compute endpoint for region eu-frankfurt-1");
   std::string lm = good;
   lm.replace(lm.find("  part_size_mib: 1\n"), 18, "  part_size_mib: 1\n  launch_mode: fast\n");
   expect_bad(lm, "upload", "oci.launch_mode must be NATIVE, EMULATED or PARAVIRTUALIZED");
   expect_bad("name: x\ncloud: oci\nstorage_url: [\n", "upload", "invalid YAML");
+}
+
+TEST_F(OciSteps, PublishesToOtherRegionsThroughPreauthenticatedRequests) {
+  imported("us-ashburn-1, eu-frankfurt-1, uk-london-1");
+  std::string before = slurp(dir_.file("image.yaml"));
+  StepRun dry = run("--dry-run publish image.yaml");
+  ASSERT_EQ(dry.code, 0) << dry.err;
+  EXPECT_NE(dry.out.find("eu-frankfurt-1: would adopt an image named " + name_), std::string::npos) << dry.out;
+  EXPECT_NE(dry.out.find("uk-london-1: would adopt"), std::string::npos) << dry.out;
+  EXPECT_NE(dry.out.find("CreatePreauthenticatedRequest (ObjectRead"), std::string::npos) << dry.out;
+  EXPECT_EQ(slurp(dir_.file("image.yaml")), before);
+  EXPECT_TRUE(live_images("eu-frankfurt-1").empty());
+  EXPECT_TRUE(pars().empty());
+
+  StepRun pub = run("publish image.yaml");
+  ASSERT_EQ(pub.code, 0) << pub.err;
+  expect_published({"us-ashburn-1", "eu-frankfurt-1", "uk-london-1"});
+  EXPECT_EQ(pars().size(), 2u);  // one per other region, both deleted
+  EXPECT_NE(pub.out.find("deleted 2 pre-authenticated request(s)"), std::string::npos) << pub.out;
+  // The PAR URL is a credential: never printed, never stored.
+  for (const std::string& text : {pub.out, pub.err, slurp(dir_.file("image.yaml"))})
+    EXPECT_EQ(text.find("/p/"), std::string::npos) << text;
+
+  // A re-run converges: the same images, checked, nothing new.
+  StepRun again = run("publish image.yaml");
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_NE(again.out.find("eu-frankfurt-1: " + *map_get(meta(), "artifacts", "eu-frankfurt-1") + " (checked)"),
+            std::string::npos) << again.out;
+  expect_published({"us-ashburn-1", "eu-frankfurt-1", "uk-london-1"});
+  EXPECT_EQ(pars().size(), 2u);
+}
+
+TEST_F(OciSteps, AFailedRegionDoesNotStopTheOthersAndAReRunAddsNoDuplicate) {
+  imported("us-ashburn-1, ap-tokyo-1, ap-osaka-1");
+  // Every CreateImage answer in ap-osaka-1 lost after the image was made.
+  fake("POST", "/_fake/faults?rule=" + name_,
+       json{{"match", "^POST /ap-osaka-1/20160918/images$"}, {"drop_after", 1.0}}.dump());
+  StepRun pub = run("publish image.yaml");
+  fake("DELETE", "/_fake/faults?rule=" + name_);
+  EXPECT_EQ(pub.code, 3) << pub.err;
+  EXPECT_NE(pub.out.find("ap-osaka-1: FAILED: "), std::string::npos) << pub.out;
+  EXPECT_NE(pub.out.find("ap-tokyo-1: ocid1.image."), std::string::npos) << pub.out;
+  EXPECT_NE(pub.err.find("1 of 3 regions failed (ap-osaka-1: "), std::string::npos) << pub.err;
+  ImageMetadata m = meta();
+  EXPECT_FALSE(m.get_string("published"));
+  EXPECT_TRUE(map_get(m, "artifacts", "ap-tokyo-1"));
+  EXPECT_FALSE(map_get(m, "artifacts", "ap-osaka-1"));
+  EXPECT_TRUE(op_get(m, "publish_pars", "ap-osaka-1"));  // recorded before CreateImage
+  EXPECT_EQ(live_images("ap-osaka-1").size(), 1u);       // made, answer lost
+
+  StepRun again = run("publish image.yaml");
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_NE(again.out.find("ap-osaka-1: "), std::string::npos);
+  EXPECT_NE(again.out.find("(adopted)"), std::string::npos) << again.out;
+  expect_published({"us-ashburn-1", "ap-tokyo-1", "ap-osaka-1"});
+}
+
+TEST_F(OciSteps, KilledPublishResumesWithoutDuplicates) {
+  imported("us-ashburn-1, eu-amsterdam-1, eu-paris-1");
+  // Slow work requests there, so the kill lands while publish waits.
+  fake("POST", "/_fake/faults?rule=" + name_,
+       json{{"match", "^GET /eu-(amsterdam|paris)-1/20160918/workRequests/"}, {"delay", 1.0}}.dump());
+  int code = 0;
+  auto killed = run_and_kill_when(command("publish image.yaml", env_) + " >/dev/null 2>&1", dir_.file("image.yaml"),
+                                  [](const ImageMetadata& m) {
+                                    return op_get(m, "publish", "eu-amsterdam-1") && op_get(m, "publish", "eu-paris-1");
+                                  },
+                                  &code);
+  fake("DELETE", "/_fake/faults?rule=" + name_);
+  ASSERT_TRUE(killed.ok()) << killed.message();
+  ASSERT_TRUE(*killed) << "publish ended (exit " << code << ") before it could be killed";
+  ImageMetadata m = meta();
+  EXPECT_FALSE(m.get_string("published"));
+  EXPECT_TRUE(op_get(m, "publish_pars", "eu-paris-1"));
+  StepRun again = run("publish image.yaml");
+  ASSERT_EQ(again.code, 0) << again.err;
+  expect_published({"us-ashburn-1", "eu-amsterdam-1", "eu-paris-1"});
+  EXPECT_EQ(pars().size(), 2u);  // the recorded ones, reused through the images already made
+}
+
+TEST_F(OciSteps, AParDeletedMidImportFailsTheRegionAndAReRunImportsAgain) {
+  imported("us-ashburn-1, ap-seoul-1");
+  // The work request is slow to answer; its PAR is deleted meanwhile.
+  fake("POST", "/_fake/faults?rule=" + name_,
+       json{{"match", "^GET /ap-seoul-1/20160918/workRequests/"}, {"delay", 0.5}}.dump());
+  bool revoked = false;
+  int code = 0;
+  std::string out = dir_.file(".pub");
+  auto killed = run_and_kill_when(command("publish image.yaml", env_) + " >" + shell_quote(out) + " 2>&1",
+                                  dir_.file("image.yaml"),
+                                  [&](const ImageMetadata& m) {
+                                    if (!revoked && op_get(m, "publish", "ap-seoul-1")) {
+                                      fake("POST", "/_fake/pars/revoke", json{{"bucket", bucket_}}.dump());
+                                      revoked = true;
+                                    }
+                                    return false;
+                                  },
+                                  &code);
+  fake("DELETE", "/_fake/faults?rule=" + name_);
+  ASSERT_TRUE(killed.ok()) << killed.message();
+  ASSERT_TRUE(revoked);
+  EXPECT_EQ(code, 3) << slurp(out);
+  EXPECT_NE(slurp(out).find("ap-seoul-1: FAILED: importing image " + name_ + ": work request "), std::string::npos)
+      << slurp(out);
+  EXPECT_NE(slurp(out).find("FAILED: ImageSourceNotFound"), std::string::npos) << slurp(out);
+  EXPECT_TRUE(live_images("ap-seoul-1").empty());
+
+  StepRun again = run("publish image.yaml");
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_NE(again.err.find("is DELETED; importing again"), std::string::npos) << again.err;
+  expect_published({"us-ashburn-1", "ap-seoul-1"});
+  EXPECT_EQ(pars().size(), 2u);  // the revoked one and the re-run's
+}
+
+TEST_F(OciSteps, QuotaInOneRegionThenRollbackRemovesEveryRegion) {
+  imported("us-ashburn-1, ca-toronto-1, ca-montreal-1");
+  set_image_limit("ca-montreal-1", 0);
+  // ca-toronto-1's image is made but never recorded: every answer lost.
+  fake("POST", "/_fake/faults?rule=" + name_,
+       json{{"match", "^POST /ca-toronto-1/20160918/images$"}, {"drop_after", 1.0}}.dump());
+  StepRun pub = run("publish image.yaml");
+  fake("DELETE", "/_fake/faults?rule=" + name_);
+  set_image_limit("ca-montreal-1", nullptr);
+  EXPECT_EQ(pub.code, 3) << pub.err;
+  EXPECT_NE(pub.out.find("ca-montreal-1: FAILED: OCI CreateImage (POST /ca-montreal-1/20160918/images): HTTP 400 "
+                         "LimitExceeded: The service limit custom-image-count (0)"),
+            std::string::npos) << pub.out;
+  EXPECT_EQ(live_images("ca-toronto-1").size(), 1u);
+  EXPECT_TRUE(live_images("ca-montreal-1").empty());
+  std::string toronto = live_images("ca-toronto-1")[0]["id"];
+  EXPECT_FALSE(op_get(meta(), "publish", "ca-toronto-1"));
+
+  StepRun dry = run("--dry-run rollback image.yaml");
+  EXPECT_EQ(dry.code, 0) << dry.err;
+  EXPECT_NE(dry.out.find("DeletePreauthenticatedRequest"), std::string::npos) << dry.out;
+  StepRun rb = run("rollback image.yaml");
+  ASSERT_EQ(rb.code, 0) << rb.err;
+  EXPECT_NE(rb.out.find("deleted image " + toronto + " in ca-toronto-1"), std::string::npos) << rb.out;
+  for (const char* region : {"us-ashburn-1", "ca-toronto-1", "ca-montreal-1"})
+    EXPECT_TRUE(live_images(region).empty()) << region;
+  json state = fake("GET", "/_fake/state");
+  for (auto& [id, sc] : state["schemas"].items())
+    if (sc["displayName"] == name_ + "-capabilities") {
+      EXPECT_EQ(sc["lifecycleState"], "DELETED") << id;
+    }
+  json ps = pars();
+  EXPECT_FALSE(ps.empty());
+  for (auto& [id, par] : ps.items()) EXPECT_TRUE(par["deleted"].get<bool>()) << id;
+  ImageMetadata m = meta();
+  for (const char* k : {"uploaded", "imported", "import_id", "artifacts", "operations"}) EXPECT_FALSE(m.has(k)) << k;
+}
+
+TEST_F(OciSteps, QuotaOnImportIsOneLineAndAReRunConverges) {
+  fake("POST", "/_fake/buckets", json{{"name", bucket_}, {"region", "sa-saopaulo-1"}}.dump());
+  use_regional_endpoints();
+  make_image(4 * kMiB, "regions: [sa-saopaulo-1, sa-vinhedo-1]\n");
+  ASSERT_EQ(run("upload image.yaml").code, 0);
+  set_image_limit("sa-saopaulo-1", 0);
+  StepRun im = run("import image.yaml");
+  set_image_limit("sa-saopaulo-1", nullptr);
+  EXPECT_EQ(im.code, 1) << im.err;
+  EXPECT_EQ(lines(im.err), 1) << im.err;
+  EXPECT_NE(im.err.find("OCI CreateImage (POST /sa-saopaulo-1/20160918/images): HTTP 400 LimitExceeded: "
+                        "The service limit custom-image-count (0) for region sa-saopaulo-1 has been reached"),
+            std::string::npos) << im.err;
+  EXPECT_NE(im.err.find("(opc-request-id "), std::string::npos) << im.err;
+  ImageMetadata m = meta();
+  EXPECT_FALSE(m.get_string("imported"));
+  EXPECT_FALSE(m.get_string("import_id"));
+  EXPECT_FALSE(op_get(m, "import", "image_id"));
+  EXPECT_TRUE(m.get_string("uploaded"));
+  EXPECT_TRUE(live_images("sa-saopaulo-1").empty());
+
+  ASSERT_EQ(run("import image.yaml").code, 0);
+  StepRun pub = run("publish image.yaml");
+  ASSERT_EQ(pub.code, 0) << pub.err;
+  expect_published({"sa-saopaulo-1", "sa-vinhedo-1"});
+}
+
+TEST_F(OciSteps, UnknownRegionOrMissingEndpointIsBadInputBeforeAnyRequest) {
+  use_regional_endpoints();
+  make_image(4 * kMiB, "regions: [me-jeddah-1, mars-base-1]\n");
+  std::string yaml = slurp(dir_.file("image.yaml")) + "uploaded: 2026-01-01T00:00:00Z\nupload_url: " + endpoint_ +
+                     "/me-jeddah-1/n/fakens/b/" + bucket_ + "/o/x.qcow2\nimported: 2026-01-01T00:00:00Z\n"
+                     "import_id: ocid1.image.oc1.me-jeddah-1.x\nimport_region: me-jeddah-1\n";
+  write("image.yaml", yaml);
+  for (const char* flags : {"", "--dry-run "}) {
+    StepRun r = run(std::string(flags) + "publish image.yaml");
+    EXPECT_EQ(r.code, 2) << r.err;
+    EXPECT_EQ(lines(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find("regions: 'mars-base-1' is not an OCI region id"), std::string::npos) << r.err;
+  }
+  EXPECT_EQ(slurp(dir_.file("image.yaml")), yaml);
+  // A plain OCI_IAAS_ENDPOINT (no {region}, no OCI_IAAS_ENDPOINT_ME_RIYADH_1) has no endpoint for a second region.
+  std::string two = yaml;
+  two.replace(two.find("mars-base-1"), 11, "me-riyadh-1");
+  write("image.yaml", two);
+  StepRun r = run("publish image.yaml", "OCI_IAAS_ENDPOINT=" + shell_quote(endpoint_));
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("no Compute endpoint for region me-riyadh-1"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("OCI_IAAS_ENDPOINT_ME_RIYADH_1"), std::string::npos) << r.err;
+  EXPECT_EQ(slurp(dir_.file("image.yaml")), two);
+  json stats = fake("GET", "/_fake/stats");
+  for (const char* region : {"me-jeddah-1", "mars-base-1", "me-riyadh-1"})
+    EXPECT_FALSE(stats["regions"].contains(region)) << stats["regions"].dump();
+}
+
+TEST_F(OciSteps, AGoneObjectIsExportedFromTheHomeImageFirst) {
+  imported("us-ashburn-1, af-johannesburg-1");
+  ImageMetadata m = meta();
+  std::string object = "images/" + *m.get_string("image_file");
+  fake("DELETE", "/_fake/object?bucket=" + bucket_ + "&name=" + object);
+  std::string before = slurp(dir_.file("image.yaml"));
+  StepRun dry = run("--dry-run publish image.yaml");
+  EXPECT_EQ(dry.code, 0) << dry.err;
+  EXPECT_NE(dry.out.find("(ExportImage first if the object is gone)"), std::string::npos) << dry.out;
+  EXPECT_EQ(slurp(dir_.file("image.yaml")), before);
+
+  StepRun pub = run("publish image.yaml");
+  ASSERT_EQ(pub.code, 0) << pub.err;
+  EXPECT_NE(pub.err.find("the uploaded object oci://" + bucket_ + "@fakens/" + object + " is gone; exporting image " +
+                         *m.get_string("import_id") + " to " + object + ".exported.qcow2"),
+            std::string::npos) << pub.err;
+  expect_published({"us-ashburn-1", "af-johannesburg-1"});
+  json ps = pars();
+  ASSERT_EQ(ps.size(), 1u);
+  EXPECT_EQ(ps.begin().value()["objectName"], object + ".exported.qcow2");
+  json state = fake("GET", "/_fake/state");
+  EXPECT_FALSE(state["objects"].contains(bucket_ + "/" + object + ".exported.qcow2"));  // deleted with the PARs
+  EXPECT_FALSE(op_get(meta(), "publish_export", "object"));
 }
 
 }  // namespace

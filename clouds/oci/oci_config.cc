@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 namespace ch {
@@ -114,14 +115,30 @@ Result<OciCredentials> load_oci_credentials(const OciEnv& env) {
 }
 
 OciEndpoints oci_endpoints(const std::string& region, const OciEnv& env) {
+  std::string suffix;
+  for (char ch : region) suffix += ch == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
   OciEndpoints e;
-  e.objectstorage = env_get(env, "OCI_OBJECTSTORAGE_ENDPOINT");
-  e.iaas = env_get(env, "OCI_IAAS_ENDPOINT");
-  if (e.objectstorage.empty()) e.objectstorage = "https://objectstorage." + region + ".oraclecloud.com";
-  if (e.iaas.empty()) e.iaas = "https://iaas." + region + ".oraclecloud.com";
-  while (!e.objectstorage.empty() && e.objectstorage.back() == '/') e.objectstorage.pop_back();
-  while (!e.iaas.empty() && e.iaas.back() == '/') e.iaas.pop_back();
+  auto pick = [&](const std::string& var, const std::string& service, bool* single) {
+    std::string v = env_get(env, var + "_" + suffix);
+    if (v.empty()) {
+      v = env_get(env, var);
+      size_t at = v.find("{region}");
+      if (at != std::string::npos) v.replace(at, 8, region);
+      else if (!v.empty()) *single = true;
+    }
+    if (v.empty()) v = "https://" + service + "." + region + ".oraclecloud.com";
+    while (!v.empty() && v.back() == '/') v.pop_back();
+    return v;
+  };
+  e.objectstorage = pick("OCI_OBJECTSTORAGE_ENDPOINT", "objectstorage", &e.objectstorage_single);
+  e.iaas = pick("OCI_IAAS_ENDPOINT", "iaas", &e.iaas_single);
   return e;
+}
+
+bool oci_region_id_valid(const std::string& region) {
+  // A two-letter area, one or more words, a number: ap-chuncheon-1, us-gov-ashburn-1.
+  static const std::regex kRegion("[a-z]{2}(-[a-z]+)+-[0-9]{1,2}");
+  return region.size() <= 40 && std::regex_match(region, kRegion);
 }
 
 Result<OciStorageUrl> parse_oci_storage_url(const std::string& url) {

@@ -9,9 +9,13 @@
 // A key_file of "~/..." is under HOME.
 //
 // Endpoints: https://objectstorage.REGION.oraclecloud.com and
-// https://iaas.REGION.oraclecloud.com (the oc1 realm), replaced as a whole
-// by OCI_OBJECTSTORAGE_ENDPOINT and OCI_IAAS_ENDPOINT (emulators, other
-// realms).
+// https://iaas.REGION.oraclecloud.com (the oc1 realm). Overrides, most
+// specific first: OCI_IAAS_ENDPOINT_<REGION> / OCI_OBJECTSTORAGE_ENDPOINT_<REGION>
+// (REGION upper-cased, '-' as '_': OCI_IAAS_ENDPOINT_EU_FRANKFURT_1), then
+// OCI_IAAS_ENDPOINT / OCI_OBJECTSTORAGE_ENDPOINT, where "{region}" is
+// replaced by the region id. An override without "{region}" is one endpoint
+// for whatever region is asked (emulators, other realms): it cannot tell
+// regions apart, so publish refuses to use it for a second region.
 //
 // The per-image YAML:
 //   storage_url: oci://BUCKET@NAMESPACE/PREFIX/   (or oci://BUCKET/PREFIX/: namespace looked up)
@@ -52,8 +56,12 @@ Result<OciCredentials> load_oci_credentials(const OciEnv& env);
 struct OciEndpoints {
   std::string objectstorage;  // no trailing slash
   std::string iaas;
+  // From an override without "{region}" (the same for any region).
+  bool objectstorage_single = false, iaas_single = false;
 };
 OciEndpoints oci_endpoints(const std::string& region, const OciEnv& env);
+// An OCI region id: "us-ashburn-1", "eu-frankfurt-1", "us-gov-ashburn-1".
+bool oci_region_id_valid(const std::string& region);
 
 struct OciStorageUrl {
   std::string bucket, namespace_name, prefix;  // namespace "" : look it up

@@ -54,6 +54,22 @@ TEST(OciConfig, EndpointsAndStorageUrls) {
   e = oci_endpoints("x", {{"OCI_IAAS_ENDPOINT", "http://127.0.0.1:1/"}, {"OCI_OBJECTSTORAGE_ENDPOINT", "http://h"}});
   EXPECT_EQ(e.iaas, "http://127.0.0.1:1");
   EXPECT_EQ(e.objectstorage, "http://h");
+  EXPECT_TRUE(e.iaas_single && e.objectstorage_single);
+  // Per region: a {region} placeholder, and OCI_*_ENDPOINT_<REGION> before it.
+  OciEnv env = {{"OCI_IAAS_ENDPOINT", "http://127.0.0.1:1/{region}/"},
+                {"OCI_OBJECTSTORAGE_ENDPOINT", "http://127.0.0.1:1/{region}"},
+                {"OCI_IAAS_ENDPOINT_EU_FRANKFURT_1", "http://fra:2"}};
+  e = oci_endpoints("eu-frankfurt-1", env);
+  EXPECT_EQ(e.iaas, "http://fra:2");
+  EXPECT_EQ(e.objectstorage, "http://127.0.0.1:1/eu-frankfurt-1");
+  EXPECT_FALSE(e.iaas_single || e.objectstorage_single);
+  e = oci_endpoints("uk-london-1", env);
+  EXPECT_EQ(e.iaas, "http://127.0.0.1:1/uk-london-1");
+  EXPECT_FALSE(e.iaas_single || e.objectstorage_single);
+  for (const char* r : {"us-ashburn-1", "eu-frankfurt-1", "us-gov-ashburn-1", "ap-chuncheon-1", "sa-saopaulo-1"})
+    EXPECT_TRUE(oci_region_id_valid(r)) << r;
+  for (const char* r : {"", "mars-base-1", "eu-frankfurt", "EU-FRANKFURT-1", "eu_frankfurt_1", "eu-frankfurt-1/x", "iad"})
+    EXPECT_FALSE(oci_region_id_valid(r)) << r;
 
   auto u = parse_oci_storage_url("oci://images@ns1/alpine/3.21");
   ASSERT_TRUE(u.ok());

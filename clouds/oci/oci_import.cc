@@ -12,8 +12,8 @@
 // compartment (ListImages) instead of importing again.
 #include <algorithm>
 
-#include "clouds/poll.h"
 #include "clouds/oci/oci_client.h"
+#include "clouds/oci/oci_image.h"
 #include "clouds/oci/oci_steps.h"
 #include "clouds/operations.h"
 #include "clouds/signing/digest.h"
@@ -51,18 +51,6 @@ Result<Plan> plan_import(const ImageMetadata& meta) {
   return p;
 }
 
-// What Oracle's console writes for these settings: one allowed value each,
-// the image's own, as the default (source IMAGE).
-json schema_data(const OciImageConfig& c) {
-  auto enumstring = [](const std::string& v) {
-    return json{{"descriptorType", "enumstring"}, {"source", "IMAGE"}, {"values", {v}}, {"defaultValue", v}};
-  };
-  return json{{"Compute.Firmware", enumstring(c.firmware)},
-              {"Compute.LaunchMode", enumstring(c.launch_mode)},
-              {"Compute.SecureBoot", {{"descriptorType", "boolean"}, {"source", "IMAGE"}, {"defaultValue", c.secure_boot}}},
-              {"Network.AttachmentType", enumstring(c.nic_attachment)}};
-}
-
 // Tokens are at most 64 characters; the same image and object give the same one.
 std::string retry_token(const std::string& what, const Plan& p) {
   return "cloudhelper-" + what + "-" + sha256_hex(p.config.name + "\n" + p.upload_url).substr(0, 40);
@@ -72,24 +60,7 @@ class Importer {
  public:
   Importer(OciSession& s, const Plan& p) : s_(s), p_(p), iaas_(s.endpoints.iaas + std::string(kApi)) {}
 
-  // An image of this display name in the compartment that is (or is becoming) usable.
-  Result<std::string> find_image() {
-    std::string page;
-    do {
-      OciCall c{"ListImages", "GET", iaas_ + "/images",
-                {{"compartmentId", p_.config.compartment_id}, {"displayName", p_.config.name}}};
-      if (!page.empty()) c.query.push_back({"page", page});
-      CH_ASSIGN(r, s_.client->call(c));
-      json j = json::parse(r.body, nullptr, false);
-      if (j.is_array())
-        for (const json& img : j) {
-          std::string state = img.value("lifecycleState", "");
-          if (state == "AVAILABLE" || state == "IMPORTING" || state == "PROVISIONING") return img.value("id", "");
-        }
-      page = r.header("opc-next-page");
-    } while (!page.empty());
-    return std::string();
-  }
+  Result<std::string> find_image() { return oci_find_image(*s_.client, iaas_, p_.config); }
 
   // CreateImage: the image id and its work request id.
   Result<std::pair<std::string, std::string>> create_image() {
@@ -109,94 +80,26 @@ class Importer {
     return std::make_pair(id, r.header("opc-work-request-id"));
   }
 
+  // A failed import leaves an image behind: say how to start over.
   Status wait_work_request(const std::string& id, const std::string& image_id) {
-    PollOptions po;
-    po.initial = std::chrono::milliseconds(2000);
-    po.max = std::chrono::milliseconds(20000);
-    po.timeout = std::chrono::seconds(4 * 3600);
-    return poll_until("work request " + id + " importing image " + image_id, po.scaled(),
-                      [&](std::string* state) -> Result<bool> {
-                        CH_ASSIGN(j, s_.client->call_json({"GetWorkRequest", "GET", iaas_ + "/workRequests/" + oci_segment(id)}));
-                        std::string status = j.value("status", "");
-                        *state = status + " " + std::to_string(static_cast<int>(j.value("percentComplete", 0.0))) + "%";
-                        if (status == "SUCCEEDED") return true;
-                        if (status == "FAILED" || status == "CANCELED") return Error{work_request_failure(id, status)};
-                        return false;
-                      });
-  }
-
-  std::string work_request_failure(const std::string& id, const std::string& status) {
-    std::string msg = "importing image " + p_.config.name + ": work request " + id + " " + status;
-    auto errors = s_.client->call_json({"ListWorkRequestErrors", "GET", iaas_ + "/workRequests/" + oci_segment(id) + "/errors"});
-    if (errors.ok() && errors->is_array() && !errors->empty())
-      msg += ": " + (*errors)[0].value("code", "") + ": " + (*errors)[0].value("message", "");
-    return msg + " (run rollback to delete the image, then import again)";
-  }
-
-  Result<json> get_image(const std::string& id) {
-    return s_.client->call_json({"GetImage", "GET", iaas_ + "/images/" + oci_segment(id)});
+    Status st = oci_wait_work_request(*s_.client, iaas_, id, image_id, p_.config.name);
+    if (!st.ok()) return Error{st.message() + " (run rollback to delete the image, then import again)", st.error().code,
+                               st.error().http_status};
+    return st;
   }
 
   Status wait_available(const std::string& id) {
-    PollOptions po;
-    po.initial = std::chrono::milliseconds(2000);
-    po.max = std::chrono::milliseconds(20000);
-    po.timeout = std::chrono::seconds(4 * 3600);
-    return poll_until("image " + id + " to become AVAILABLE", po.scaled(), [&](std::string* state) -> Result<bool> {
-      CH_ASSIGN(img, get_image(id));
-      *state = img.value("lifecycleState", "");
-      if (*state == "AVAILABLE") return true;
-      if (*state == "IMPORTING" || *state == "PROVISIONING") return false;
-      return Error{"image " + id + " is " + *state + " (run rollback, then import again)"};
-    });
+    Status st = oci_wait_image_available(*s_.client, iaas_, id);
+    if (!st.ok() && st.error().http_status == 0) return Error{st.message() + " (run rollback, then import again)"};
+    return st;
   }
 
-  // The image's capability schema: the one recorded or found, updated when
-  // its data differ; else a new one against the current global version.
   Result<std::string> ensure_schema(const std::string& image_id, std::string schema_id, bool* created) {
-    json want = schema_data(p_.config);
-    if (schema_id.empty()) {
-      CH_ASSIGN(list, s_.client->call_json({"ListComputeImageCapabilitySchemas", "GET",
-                                            iaas_ + "/computeImageCapabilitySchemas",
-                                            {{"compartmentId", p_.config.compartment_id}, {"imageId", image_id}}}));
-      if (list.is_array() && !list.empty()) schema_id = list[0].value("id", "");
-    }
-    if (!schema_id.empty()) {
-      CH_ASSIGN(have, s_.client->call_json({"GetComputeImageCapabilitySchema", "GET",
-                                            iaas_ + "/computeImageCapabilitySchemas/" + oci_segment(schema_id)}));
-      if (have.value("schemaData", json::object()) != want) {
-        OciCall c{"UpdateComputeImageCapabilitySchema", "PUT",
-                  iaas_ + "/computeImageCapabilitySchemas/" + oci_segment(schema_id), {}, json{{"schemaData", want}}.dump()};
-        CH_TRY(s_.client->call(c));
-      }
-      return schema_id;
-    }
-    CH_ASSIGN(globals, s_.client->call_json({"ListComputeGlobalImageCapabilitySchemas", "GET",
-                                             iaas_ + "/computeGlobalImageCapabilitySchemas"}));
-    if (!globals.is_array() || globals.empty())
-      return Error{"OCI ListComputeGlobalImageCapabilitySchemas: no global image capability schema"};
-    std::string version = globals[0].value("currentVersionName", "");
-    if (version.empty()) return Error{"OCI ListComputeGlobalImageCapabilitySchemas: no currentVersionName"};
-    json body = {{"compartmentId", p_.config.compartment_id},
-                 {"computeGlobalImageCapabilitySchemaVersionName", version},
-                 {"imageId", image_id},
-                 {"displayName", p_.config.name + "-capabilities"},
-                 {"schemaData", want}};
-    OciCall c{"CreateComputeImageCapabilitySchema", "POST", iaas_ + "/computeImageCapabilitySchemas", {},
-              body.dump(), {{"opc-retry-token", retry_token("schema", p_)}}};
-    CH_ASSIGN(made, s_.client->call_json(c));
-    std::string id = made.value("id", "");
-    if (id.empty()) return Error{"OCI CreateComputeImageCapabilitySchema: no id in the answer"};
-    *created = true;
-    return id;
+    return oci_ensure_schema(*s_.client, iaas_, p_.config, image_id, std::move(schema_id), retry_token("schema", p_),
+                             created);
   }
 
-  Status add_shape(const std::string& image_id, const std::string& shape) {
-    OciCall c{"AddImageShapeCompatibilityEntry", "PUT",
-              iaas_ + "/images/" + oci_segment(image_id) + "/shapes/" + oci_segment(shape), {}, "{}"};
-    CH_TRY(s_.client->call(c));
-    return {};
-  }
+  Status add_shapes(const std::string& image_id) { return oci_add_shapes(*s_.client, iaas_, p_.config, image_id); }
 
  private:
   OciSession& s_;
@@ -262,7 +165,7 @@ CloudStepResult oci_import(ImageMetadata& meta, const CloudStepOptions& opts) {
   CH_STEP_ASSIGN(schema_id, im.ensure_schema(image_id, op_get(meta, "import", "schema_id").value_or(""), &schema_created));
   op_set(meta, "import", "schema_id", schema_id);
   CH_STEP_TRY(opts.checkpoint());
-  for (const std::string& shape : p.config.shapes) CH_STEP_TRY(im.add_shape(image_id, shape));
+  CH_STEP_TRY(im.add_shapes(image_id));
   if (!p.config.shapes.empty()) {
     std::string joined;
     for (const std::string& s : p.config.shapes) joined += (joined.empty() ? "" : ",") + s;

@@ -1,10 +1,17 @@
-// cloud: oci, rollback — deletes what import and upload made for an image
-// that was never published: the capability schema, the image, then the
-// unfinished multipart upload (AbortMultipartUpload) or the object. Every
+// cloud: oci, rollback — deletes what publish, import and upload made for an
+// image that was never published (a publish that failed in some region
+// leaves it unpublished): the images publish made in other regions (those of
+// operations.publish, of artifacts but the home region, and one of the
+// image's display name in each other region) with their
+// capability schemas, the pre-authenticated requests on the object and the
+// copy publish exported when the object was gone, then the
+// home capability schema, the image, then the unfinished multipart upload
+// (AbortMultipartUpload) or the object. Every
 // deletion treats "already gone" (404) as done and is recorded as it
 // happens, so a rollback that fails half-way can be re-run. Buckets and
 // compartments are never touched.
 #include "clouds/oci/oci_client.h"
+#include "clouds/oci/oci_image.h"
 #include "clouds/oci/oci_steps.h"
 #include "clouds/operations.h"
 #include "helper/output.h"
@@ -47,9 +54,28 @@ CloudStepResult oci_rollback(ImageMetadata& meta, const CloudStepOptions& opts) 
   std::string upload_id = op_get(meta, "upload", "upload_id").value_or("");
   bool object_done = meta.get_string("uploaded") || op_get(meta, "upload", "state") == "complete";
   std::string where = object ? "oci://" + object->bucket + "@" + object->namespace_name + "/" + object->object : "";
+  std::string home = op_get(meta, "import", "region").value_or(meta.get_string("import_region").value_or(""));
+  auto config = read_oci_config(meta);
+  if (home.empty() && config.ok()) home = config->home_region;
+  // Images publish made elsewhere (published ones would have made rollback refuse).
+  std::vector<std::pair<std::string, std::string>> copies = op_entries(meta, "publish");
+  for (const auto& [region, id] : map_entries(meta, "artifacts")) {
+    bool seen = region == home || id == image_id;
+    for (const auto& c : copies) seen |= c.first == region;
+    if (!seen) copies.emplace_back(region, id);
+  }
+  std::vector<std::string> pars;
+  for (const auto& [region, id] : op_entries(meta, "publish_pars")) pars.push_back(id);
+  std::string exported = op_get(meta, "publish_export", "object").value_or("");  // publish's copy of the object
 
   if (opts.dry_run) {
     CloudStepResult r;
+    for (const auto& [region, id] : copies)
+      r.lines.push_back("would DeleteComputeImageCapabilitySchema (its schemas) and DeleteImage " + id + " in " + region);
+    if (object && (!pars.empty() || !copies.empty()))
+      r.lines.push_back("would DeletePreauthenticatedRequest for this image's requests on " + where);
+    if (object && !exported.empty())
+      r.lines.push_back("would DeleteObject oci://" + object->bucket + "@" + object->namespace_name + "/" + exported);
     if (!schema_id.empty()) r.lines.push_back("would DeleteComputeImageCapabilitySchema " + schema_id);
     if (!image_id.empty()) r.lines.push_back("would DeleteImage " + image_id);
     if (object && !upload_id.empty()) r.lines.push_back("would AbortMultipartUpload " + upload_id + " of " + where);
@@ -58,14 +84,50 @@ CloudStepResult oci_rollback(ImageMetadata& meta, const CloudStepOptions& opts) 
     return r;
   }
   CloudStepResult r;
-  if (!schema_id.empty() || !image_id.empty() || object) {
-    std::string region = op_get(meta, "import", "region").value_or(meta.get_string("import_region").value_or(""));
-    if (region.empty()) {
-      auto config = read_oci_config(meta);
-      if (config.ok()) region = config->home_region;
-    }
-    CH_STEP_ASSIGN(s, open_oci_session(region));
+  if (!schema_id.empty() || !image_id.empty() || object || !copies.empty()) {
+    CH_STEP_ASSIGN(s, open_oci_session(home));
     std::string iaas = s->endpoints.iaas + "/20160918";
+    // An image whose CreateImage answer was lost (then the run killed or
+    // failed) is in no record: found by its display name, as publish adopts it.
+    if (config.ok() && !config->compartment_id.empty())
+      for (const std::string& region : config->other_regions) {
+        OciEndpoints e = oci_endpoints(region, s->env);
+        bool seen = region == home || e.iaas_single || !oci_region_id_valid(region);
+        for (const auto& c : copies) seen |= c.first == region;
+        if (seen) continue;
+        CH_STEP_ASSIGN(found, oci_find_image(*s->client, e.iaas + "/20160918", *config));
+        if (!found.empty()) copies.emplace_back(region, found);
+      }
+    for (const auto& [region, id] : copies) {
+      std::string other = oci_endpoints(region, s->env).iaas + "/20160918";
+      std::vector<QueryParam> q = {{"imageId", id}};
+      if (config.ok() && !config->compartment_id.empty()) q.push_back({"compartmentId", config->compartment_id});
+      CH_STEP_ASSIGN(schemas, s->client->call_json({"ListComputeImageCapabilitySchemas", "GET",
+                                                     other + "/computeImageCapabilitySchemas", q}));
+      if (schemas.is_array())
+        for (const auto& sc : schemas)
+          CH_STEP_TRY(del(*s, "DeleteComputeImageCapabilitySchema",
+                          other + "/computeImageCapabilitySchemas/" + oci_segment(sc.value("id", ""))));
+      CH_STEP_TRY(del(*s, "DeleteImage", other + "/images/" + oci_segment(id)));
+      r.lines.push_back("deleted image " + id + " in " + region);
+      op_remove(meta, "publish", region);
+      op_remove(meta, "publish_schemas", region);
+      op_remove(meta, "publish_work_requests", region);
+      CH_STEP_TRY(opts.checkpoint());
+    }
+    if (object && config.ok()) {
+      int deleted = 0;
+      CH_STEP_TRY(oci_delete_pars(*s->client, s->endpoints.objectstorage, *object,
+                                  oci_par_prefix(config->name, *object), pars, &deleted));
+      if (deleted) r.lines.push_back("deleted " + std::to_string(deleted) + " pre-authenticated request(s) on " + where);
+    }
+    if (object && !exported.empty()) {
+      CH_STEP_TRY(del(*s, "DeleteObject", s->endpoints.objectstorage + "/n/" + oci_segment(object->namespace_name) +
+                                              "/b/" + oci_segment(object->bucket) + "/o/" + oci_segment(exported)));
+      r.lines.push_back("deleted the exported copy oci://" + object->bucket + "@" + object->namespace_name + "/" + exported);
+    }
+    for (const char* section : {"publish", "publish_schemas", "publish_work_requests", "publish_pars", "publish_export"})
+      op_remove_section(meta, section);
     if (!schema_id.empty()) {
       CH_STEP_TRY(del(*s, "DeleteComputeImageCapabilitySchema", iaas + "/computeImageCapabilitySchemas/" + oci_segment(schema_id)));
       r.lines.push_back("deleted capability schema " + schema_id);

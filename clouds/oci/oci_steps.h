@@ -11,10 +11,13 @@
 //            image capability schema (firmware, secure boot, launch mode, NIC
 //            attachment; against the current global schema version) and the
 //            shape compatibility entries of oci.shapes
-//   publish  records the image per region in artifacts (home region only:
-//            OCI images are regional and copying to other regions is not
-//            supported yet, refused before any request)
-//   rollback the capability schema, the image, the multipart upload or the
+//   publish  records the home image in artifacts, and imports into every
+//            other region of `regions`: a read-only pre-authenticated request
+//            on the uploaded object, CreateImage from its URL there, schema
+//            and shapes, regions in parallel; ExportImage first when the
+//            object is gone (clouds/oci/oci_publish.cc)
+//   rollback the other regions' images, the requests and the exported copy,
+//            the capability schema, the image, the multipart upload or the
 //            object — for an unpublished image
 #pragma once
 
@@ -23,6 +26,7 @@
 namespace ch {
 
 CloudStepResult oci_upload(ImageMetadata& meta, const CloudStepOptions& opts);
+CloudStepResult oci_store(ImageMetadata& meta, const CloudStepOptions& opts);  // upload, any image_format
 CloudStepResult oci_import(ImageMetadata& meta, const CloudStepOptions& opts);
 CloudStepResult oci_publish(ImageMetadata& meta, const CloudStepOptions& opts);
 CloudStepResult oci_rollback(ImageMetadata& meta, const CloudStepOptions& opts);

@@ -57,9 +57,6 @@ Result<Plan> plan_upload(const ImageMetadata& meta) {
   if (::stat(p.path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
     return Error{"image_file " + p.path + " is missing or not a regular file"};
   p.size = static_cast<uint64_t>(st.st_size);
-  std::string format = meta.get_string("image_format").value_or("qcow2");
-  if (format != "qcow2" && format != "vmdk")
-    return Error{"OCI imports QCOW2 or VMDK images, not image_format '" + format + "': convert with image_format: qcow2"};
   CH_ASSIGN(config, read_oci_config(meta));
   p.config = config;
   p.object = p.url.prefix + base_name(p.path);
@@ -284,6 +281,15 @@ Result<std::string> object_namespace(OciSession& s, const OciStorageUrl& url) {
 }  // namespace
 
 CloudStepResult oci_upload(ImageMetadata& meta, const CloudStepOptions& opts) {
+  // What CreateImage imports; oci_store (cloud nocloud) stores any file.
+  std::string format = meta.get_string("image_format").value_or("qcow2");
+  if (format != "qcow2" && format != "vmdk")
+    return CloudStepResult::invalid(Error{"OCI imports QCOW2 or VMDK images, not image_format '" + format +
+                                          "': convert with image_format: qcow2"});
+  return oci_store(meta, opts);
+}
+
+CloudStepResult oci_store(ImageMetadata& meta, const CloudStepOptions& opts) {
   auto plan = plan_upload(meta);
   if (!plan.ok()) return CloudStepResult::invalid(plan.error());
   if (opts.validate_only) return {};

@@ -7,8 +7,12 @@
 Run with Debian's /usr/bin/python3: the signature check needs python3-cryptography.
 
 Written from the OCI REST API references (Object Storage API and Core
-Services API 20160918). One port serves both services (the test points
-OCI_OBJECTSTORAGE_ENDPOINT and OCI_IAAS_ENDPOINT at it); every request
+Services API 20160918). One port serves both services and every region: a
+path starting /REGION/ (an OCI region id) is that region's endpoint (the
+tests set OCI_OBJECTSTORAGE_ENDPOINT and OCI_IAAS_ENDPOINT to
+http://127.0.0.1:PORT/{region}); no such prefix is us-ashburn-1. Buckets,
+objects, PARs, images, work requests and schemas belong to one region and
+are not found through another's endpoint. Every request
 outside /_fake/ must carry a valid OCI HTTP signature (draft-cavage,
 rsa-sha256, keyId TENANCY/USER/FINGERPRINT of a --key): Authorization
 "Signature version=1,...", signed headers date (or x-date), (request-target),
@@ -26,12 +30,23 @@ Object Storage (/n/...):
   DELETE /n/NS/b/B/u/OBJ?uploadId                   AbortMultipartUpload
   GET  /n/NS/b/B/u                                  ListMultipartUploads
   PUT|GET|HEAD|DELETE /n/NS/b/B/o/OBJ               PutObject, GetObject, HeadObject, DeleteObject
+  POST /n/NS/b/B/p/                                 CreatePreauthenticatedRequest (accessType, objectName,
+        timeExpires in the future; answers accessUri /p/TOKEN/n/NS/b/B/o/OBJ and fullPath, once)
+  GET  /n/NS/b/B/p/[?objectNamePrefix]              ListPreauthenticatedRequests (no URLs; paged)
+  GET|DELETE /n/NS/b/B/p/ID                         GetPreauthenticatedRequest, DeletePreauthenticatedRequest
+  GET|HEAD /p/TOKEN/n/NS/b/B/o/OBJ                  the object through a PAR: NO signature; 404 once the
+        PAR is deleted or expired, or for another object
   Buckets are made with POST /_fake/buckets; a missing one is 404 BucketNotFound.
 Compute (/20160918/...):
-  POST /images (opc-retry-token)                    CreateImage from objectStorageTuple: the object must
-        exist and start with the QCOW2 ("QFI\\xfb") or VMDK ("KDMV") magic, else the work request FAILS;
-        IMPORTING until --work-request-seconds have passed, then AVAILABLE
+  POST /images (opc-retry-token)                    CreateImage from objectStorageTuple (the object in this
+        region) or objectStorageUri (a PAR URL of this fake, any region: fetched when the work request
+        finishes, so a PAR deleted or expired before then FAILS it): the object must exist and start
+        with the QCOW2 ("QFI\\xfb") or VMDK ("KDMV") magic, else the work request FAILS; IMPORTING until
+        --work-request-seconds (twice that from a URL) have passed, then AVAILABLE. 400 LimitExceeded past the region's
+        image limit (POST /_fake/config image_limits)
   GET /images/ID, GET /images?compartmentId[&displayName], DELETE /images/ID
+  POST /images/ID/actions/export (opc-retry-token)  ExportImage to objectStorageTuple (QCOW2/VMDK: the bytes the
+        image was imported from), the object written when its work request finishes
   GET /workRequests/ID, GET /workRequests/ID/errors
   GET /computeGlobalImageCapabilitySchemas, GET .../ID/versions/NAME
   POST /computeImageCapabilitySchemas (opc-retry-token; schemaData checked against the global version;
@@ -40,10 +55,13 @@ Compute (/20160918/...):
 Errors: JSON {"code", "message"}; every answer has opc-request-id.
 
 Test controls (no auth):
-  GET  /_fake/health;  POST /_fake/config {"work_request_seconds", "page_size"}
-  POST /_fake/buckets {"name"};  GET /_fake/object?bucket=B&name=OBJ (the bytes)
-  GET  /_fake/state (images, schemas, shapes, objects, uploads, work requests)
-  GET  /_fake/stats {"requests": {"CreateImage": n, ...}, "faults", "statuses"};  POST /_fake/reset
+  GET  /_fake/health;  POST /_fake/config {"work_request_seconds", "page_size",
+                                            "image_limits": {REGION: N or null}}
+  POST /_fake/buckets {"name", "region"};  GET|DELETE /_fake/object?bucket=B&name=OBJ[&region=R]
+  POST /_fake/pars/revoke {"bucket"}: every PAR on the bucket deleted
+  GET  /_fake/state (images, schemas, work requests with their region; shapes, objects, uploads, pars)
+  GET  /_fake/stats {"requests": {"CreateImage": n, ...}, "faults", "statuses", "regions": {REGION: n}}
+  POST /_fake/reset
   POST/DELETE /_fake/faults?rule=NAME {"match": regex on "METHOD /path", "sequence": [...],
        "drop"|"drop_after"|"status500"|"status503"|"throttle": share, "max_faults", "seed",
        "delay": seconds every matching request waits before it is handled}
@@ -68,7 +86,8 @@ import uuid
 from collections import Counter
 from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, unquote
+from datetime import datetime
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -98,8 +117,24 @@ def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
 
 
-def ocid(kind: str) -> str:
-    return f"ocid1.{kind}.oc1.fake.{uuid.uuid4().hex}"
+def ocid(kind: str, region: str = "fake") -> str:
+    return f"ocid1.{kind}.oc1.{region}.{uuid.uuid4().hex}"
+
+
+DEFAULT_REGION = "us-ashburn-1"
+# /REGION/... : the region's endpoint (OCI_IAAS_ENDPOINT=http://host:port/{region}); no prefix: DEFAULT_REGION.
+REGION_PREFIX = re.compile(r"^/([a-z]{2}(?:-[a-z]+)+-[0-9]{1,2})(/.*)$")
+# A PAR URL's path: /p/TOKEN/n/NS/b/BUCKET/o/OBJECT.
+PAR_PATH = re.compile(r"^/p/([^/]+)/n/([^/]+)/b/([^/]+)/o/(.+)$")
+
+
+def split_region(path: str) -> tuple[str, str]:
+    m = REGION_PREFIX.match(path)
+    return (m[1], m[2]) if m else (DEFAULT_REGION, path)
+
+
+def public(d: dict) -> dict:
+    return {k: v for k, v in d.items() if not k.startswith("_")}
 
 
 class OciError(Exception):
@@ -158,7 +193,13 @@ class Fake:
         self.wr_seconds = args.work_request_seconds
         self.page_size = 1000
         self.lock = threading.RLock()
-        self.buckets: dict = {}       # name -> {"objects": {}, "uploads": {}}
+        self.address = f"{args.host}:{args.port}"
+        self.region = DEFAULT_REGION  # the region of the request being handled (set under self.lock)
+        self.prefix = ""              # ...and its path prefix ("/REGION" or "")
+        self.buckets: dict = {}       # (region, name) -> {"objects": {}, "uploads": {}}
+        self.pars: dict = {}          # token -> PAR (with _region, _bucket, _deleted)
+        self.image_limits: dict = {}  # region -> custom images allowed (400 LimitExceeded beyond)
+        self.region_requests = Counter()
         self.images: dict = {}
         self.work_requests: dict = {}
         self.schemas: dict = {}
@@ -175,12 +216,21 @@ class Fake:
         if path.startswith("/_fake/"):
             h.send_reply(self.control(method, path, query, body), base)
             return
-        op = self.operation(method, path, query)
+        region, rpath = split_region(path)
+        if PAR_PATH.match(rpath) and method in ("GET", "HEAD"):
+            # A PAR URL carries its own authorisation: no signature.
+            with self.lock:
+                self.requests["GetObject (PAR)"] += 1
+                reply = self.par_get(region, rpath, method)
+            h.send_reply(reply, base)
+            return
+        op = self.operation(method, rpath, query)
         label = f"{method} {path}"
         with self.lock:
             rule = next((r for r in self.rules.values() if r.match.search(label)), None)
             fault = rule.choose() if rule else "ok"
             self.requests[op] += 1
+            self.region_requests[region] += 1
             if fault != "ok":
                 self.faults[fault] += 1
         if rule and rule.delay:
@@ -198,7 +248,9 @@ class Fake:
         else:
             try:
                 self.authenticate(h, method, path, query, body)
-                reply = self.dispatch(h, method, path, dict(parse_qsl(query, keep_blank_values=True)), body)
+                with self.lock:
+                    self.region, self.prefix = region, path[:len(path) - len(rpath)]
+                    reply = self.dispatch(h, method, rpath, dict(parse_qsl(query, keep_blank_values=True)), body)
             except OciError as e:
                 reply = Reply(e.status, {"code": e.code, "message": e.message})
         with self.lock:
@@ -224,12 +276,18 @@ class Fake:
                     return "UploadPart"
                 return {"GET": "ListMultipartUploadParts", "POST": "CommitMultipartUpload",
                         "DELETE": "AbortMultipartUpload"}.get(method, method)
+            if kind == "p":
+                if len(parts) == 6 or parts[6] == "":
+                    return {"POST": "CreatePreauthenticatedRequest", "GET": "ListPreauthenticatedRequests"}.get(method, method)
+                return {"GET": "GetPreauthenticatedRequest", "DELETE": "DeletePreauthenticatedRequest"}.get(method, method)
             if kind == "o":
                 return {"PUT": "PutObject", "GET": "GetObject", "HEAD": "HeadObject", "DELETE": "DeleteObject"}.get(method, method)
             return method + " bucket"
         p = path[len(API):] if path.startswith(API) else path
         if re.fullmatch(r"/images", p):
             return "CreateImage" if method == "POST" else "ListImages"
+        if p.endswith("/actions/export"):
+            return "ExportImage"
         if re.fullmatch(r"/images/[^/]+", p):
             return {"GET": "GetImage", "DELETE": "DeleteImage"}.get(method, method)
         if "/shapes" in p:
@@ -264,7 +322,7 @@ class Fake:
         signed = params.get("headers", "date").lower().split()
         date_name = "x-date" if "x-date" in signed else "date"
         required = [date_name, "(request-target)", "host"]
-        exempt = method == "PUT" and re.match(r"^/n/[^/]+/b/[^/]+/[ou]/.", path) is not None
+        exempt = method == "PUT" and re.match(r"^/n/[^/]+/b/[^/]+/[ou]/.", split_region(path)[1]) is not None
         if method in ("POST", "PUT", "PATCH") and not exempt:
             required += ["content-length", "content-type", "x-content-sha256"]
         missing = [n for n in required if n not in signed]
@@ -339,7 +397,7 @@ class Fake:
     def bucket(self, ns: str, name: str) -> dict:
         if ns != self.namespace:
             raise OciError(404, "NamespaceNotFound", f"namespace {ns} not found")
-        b = self.buckets.get(name)
+        b = self.buckets.get((self.region, name))
         if b is None:
             raise OciError(404, "BucketNotFound", f"Either the bucket named '{name}' does not exist in the "
                                                   f"namespace '{ns}' or you are not authorized to access it")
@@ -348,7 +406,7 @@ class Fake:
     def object_storage(self, h, method, path, q, body) -> Reply:
         if path == "/n/" or path == "/n":
             return Reply(200, self.namespace)
-        m = re.match(r"^/n/([^/]+)/b/([^/]+)/([ou])(?:/(.*))?$", path)
+        m = re.match(r"^/n/([^/]+)/b/([^/]+)/([oup])(?:/(.*))?$", path)
         if not m:
             raise OciError(404, "NotFound", f"no route for {method} {path}")
         ns, bname, kind, raw_obj = unquote(m[1]), unquote(m[2]), m[3], m[4]
@@ -377,6 +435,8 @@ class Fake:
                     return Reply(204)
             if kind == "o" and obj:
                 return self.object_op(h, method, b, obj, body)
+            if kind == "p":
+                return self.par_op(h, method, b, unquote(raw_obj or ""), q, body)
         raise OciError(405, "MethodNotAllowed", f"{method} is not allowed on {path}")
 
     @staticmethod
@@ -481,14 +541,58 @@ class Fake:
     def image_state(self, img: dict) -> str:
         if img["lifecycleState"] == "IMPORTING" and time.time() >= img["_ready_at"]:
             wr = self.work_requests[img["_wr"]]
+            if img["_source"].get("sourceType") == "objectStorageUri":
+                img["_failure"] = self.fetch_source(img)
+                wr["_errors"] = [img["_failure"]] if img["_failure"] else []
             if img["_failure"]:
                 img["lifecycleState"] = "DELETED"
                 wr.update(status="FAILED", timeFinished=now_iso(), percentComplete=100.0)
             else:
                 img["lifecycleState"] = "AVAILABLE"
+                img["_data"] = self.source_data(img)
                 wr.update(status="SUCCEEDED", timeFinished=now_iso(), percentComplete=100.0)
                 wr["resources"][0]["actionType"] = "CREATED"
         return img["lifecycleState"]
+
+    def source_data(self, img: dict) -> bytes:
+        """The bytes the image was imported from (ExportImage writes them back)."""
+        src = img["_source"]
+        if src.get("sourceType") == "objectStorageUri":
+            region, path = split_region(urlsplit(src["sourceUri"]).path)
+            m = PAR_PATH.match(path)
+            return self.buckets[(region, unquote(m[3]))]["objects"][unquote(m[4])]["data"]
+        return self.buckets[(img["_region"], src["bucketName"])]["objects"][src["objectName"]]["data"]
+
+    def export_image(self, h, img: dict, body: bytes) -> Reply:
+        doc = self.json_body(body)
+        if self.image_state(img) != "AVAILABLE":
+            raise OciError(409, "Conflict", f"image {img['id']} is {img['lifecycleState']}, not AVAILABLE")
+        if doc.get("destinationType") != "objectStorageTuple":
+            raise OciError(400, "InvalidParameter", "the fake exports to destinationType objectStorageTuple only")
+        fmt = doc.get("exportFormat", "OCI")
+        if fmt not in MAGIC:
+            raise OciError(400, "InvalidParameter", "the fake exports QCOW2 or VMDK (the image's own format)")
+        b = self.bucket(doc.get("namespaceName", ""), doc.get("bucketName", ""))
+        if not doc.get("objectName"):
+            raise OciError(400, "InvalidParameter", "objectName is required")
+        wr_id = ocid("workrequest", self.region)
+        self.work_requests[wr_id] = {
+            "id": wr_id, "operationType": "ExportImage", "status": "IN_PROGRESS", "compartmentId": img["compartmentId"],
+            "percentComplete": 0.0, "timeAccepted": now_iso(), "timeStarted": now_iso(),
+            "resources": [{"entityType": "image", "actionType": "IN_PROGRESS", "identifier": img["id"],
+                           "entityUri": f"{API}/images/{img['id']}"}],
+            "_errors": [], "_region": self.region, "_ready_at": time.time() + self.wr_seconds,
+            "_export": (b, doc["objectName"], img["_data"])}
+        return Reply(200, self.public_image(img), [("opc-work-request-id", wr_id)])
+
+    def export_state(self, wr: dict) -> None:
+        """An export's object appears when its work request finishes."""
+        if wr["status"] == "IN_PROGRESS" and time.time() >= wr["_ready_at"]:
+            b, name, data = wr["_export"]
+            b["objects"][name] = {"data": data, "etag": uuid.uuid4().hex, "md5": b64md5(data), "multipart_md5": None,
+                                  "metadata": {}, "contentType": "application/octet-stream",
+                                  "modified": formatdate(usegmt=True)}
+            wr.update(status="SUCCEEDED", timeFinished=now_iso(), percentComplete=100.0)
 
     def public_image(self, img: dict) -> dict:
         self.image_state(img)
@@ -496,7 +600,7 @@ class Fake:
 
     def image(self, image_id: str) -> dict:
         img = self.images.get(image_id)
-        if img is None:
+        if img is None or img["_region"] != self.region:
             raise OciError(404, "NotAuthorizedOrNotFound", "Authorization failed or requested resource not found.")
         return img
 
@@ -507,6 +611,7 @@ class Fake:
             if not q.get("compartmentId"):
                 raise OciError(400, "MissingParameter", "compartmentId is required")
             out = [self.public_image(i) for i in self.images.values() if i["compartmentId"] == q["compartmentId"]
+                   and i["_region"] == self.region
                    and (not q.get("displayName") or i["displayName"] == q["displayName"])]
             out = [i for i in out if i["lifecycleState"] != "DELETED"
                    and (not q.get("lifecycleState") or i["lifecycleState"] == q["lifecycleState"])]
@@ -522,6 +627,10 @@ class Fake:
                 img["lifecycleState"] = "DELETED"
                 self.shapes.pop(img["id"], None)
                 return Reply(204)
+        m = re.fullmatch(r"/images/([^/]+)/actions/export", p)
+        if m and method == "POST":
+            img = self.image(unquote(m[1]))
+            return self.retried("ExportImage", h, body, lambda: self.export_image(h, img, body))
         m = re.fullmatch(r"/images/([^/]+)/shapes(?:/([^/]+))?", p)
         if m:
             img = self.image(unquote(m[1]))
@@ -544,9 +653,12 @@ class Fake:
         m = re.fullmatch(r"/workRequests/([^/]+)(/errors)?", p)
         if m and method == "GET":
             wr = self.work_requests.get(unquote(m[1]))
-            if wr is None:
+            if wr is None or wr["_region"] != self.region:
                 raise OciError(404, "NotAuthorizedOrNotFound", "Authorization failed or requested resource not found.")
-            self.image_state(self.images[wr["resources"][0]["identifier"]])
+            if wr["operationType"] == "ExportImage":
+                self.export_state(wr)
+            else:
+                self.image_state(self.images[wr["resources"][0]["identifier"]])
             if m[2]:
                 return Reply(200, wr["_errors"] if wr["status"] == "FAILED" else [])
             return Reply(200, {k: v for k, v in wr.items() if not k.startswith("_")})
@@ -566,17 +678,17 @@ class Fake:
         if p == "/computeImageCapabilitySchemas" and method == "GET":
             if not q.get("compartmentId") and not q.get("imageId"):
                 raise OciError(400, "MissingParameter", "compartmentId is required")
-            out = [s for s in self.schemas.values() if s["lifecycleState"] != "DELETED"
+            out = [public(s) for s in self.schemas.values() if s["lifecycleState"] != "DELETED" and s["_region"] == self.region
                    and (not q.get("compartmentId") or s["compartmentId"] == q["compartmentId"])
                    and (not q.get("imageId") or s["imageId"] == q["imageId"])]
             return self.paged(out, q)
         m = re.fullmatch(r"/computeImageCapabilitySchemas/([^/]+)", p)
         if m:
             s = self.schemas.get(unquote(m[1]))
-            if s is None or s["lifecycleState"] == "DELETED":
+            if s is None or s["lifecycleState"] == "DELETED" or s["_region"] != self.region:
                 raise OciError(404, "NotAuthorizedOrNotFound", "Authorization failed or requested resource not found.")
             if method == "GET":
-                return Reply(200, s)
+                return Reply(200, public(s))
             if method == "PUT":
                 doc = self.json_body(body)
                 if "schemaData" in doc:
@@ -584,7 +696,7 @@ class Fake:
                     s["schemaData"] = doc["schemaData"]
                 if "displayName" in doc:
                     s["displayName"] = doc["displayName"]
-                return Reply(200, s)
+                return Reply(200, public(s))
             if method == "DELETE":
                 s["lifecycleState"] = "DELETED"
                 return Reply(204)
@@ -602,44 +714,156 @@ class Fake:
         comp = doc.get("compartmentId")
         if not isinstance(comp, str) or not comp.startswith("ocid1."):
             raise OciError(400, "InvalidParameter", "compartmentId must be an OCID")
+        limit = self.image_limits.get(self.region)
+        if limit is not None:
+            count = sum(1 for i in self.images.values() if i["_region"] == self.region and self.image_state(i) != "DELETED")
+            if count >= limit:
+                raise OciError(400, "LimitExceeded", f"The service limit custom-image-count ({limit}) for region "
+                                                     f"{self.region} has been reached; delete custom images or "
+                                                     f"request a limit increase")
         src = doc.get("imageSourceDetails") or {}
-        if src.get("sourceType") != "objectStorageTuple":
-            raise OciError(400, "InvalidParameter", "the fake imports from imageSourceDetails objectStorageTuple only")
-        for k in ("namespaceName", "bucketName", "objectName"):
-            if not src.get(k):
-                raise OciError(400, "InvalidParameter", f"imageSourceDetails.{k} is required")
         stype = src.get("sourceImageType", "QCOW2")
         if stype not in MAGIC:
             raise OciError(400, "InvalidParameter", "sourceImageType must be QCOW2 or VMDK")
         mode = doc.get("launchMode", "PARAVIRTUALIZED")
         if mode not in ("NATIVE", "EMULATED", "PARAVIRTUALIZED", "CUSTOM"):
             raise OciError(400, "InvalidParameter", f"launchMode {mode} is not valid")
-        failure = None
-        b = self.buckets.get(src["bucketName"])
-        o = b["objects"].get(src["objectName"]) if b and src["namespaceName"] == self.namespace else None
-        if o is None:
-            failure = {"code": "ImageSourceNotFound", "message": f"object {src['objectName']} not found in bucket "
-                                                                 f"{src['bucketName']}", "timestamp": now_iso()}
-        elif not o["data"].startswith(MAGIC[stype]):
-            failure = {"code": "InvalidImageFormat", "message": f"the object is not a {stype} image",
-                       "timestamp": now_iso()}
-        image_id, wr_id = ocid("image"), ocid("workrequest")
+        failure, size = None, 0
+        if src.get("sourceType") == "objectStorageTuple":
+            for k in ("namespaceName", "bucketName", "objectName"):
+                if not src.get(k):
+                    raise OciError(400, "InvalidParameter", f"imageSourceDetails.{k} is required")
+            b = self.buckets.get((self.region, src["bucketName"]))
+            o = b["objects"].get(src["objectName"]) if b and src["namespaceName"] == self.namespace else None
+            if o is None:
+                failure = {"code": "ImageSourceNotFound", "message": f"object {src['objectName']} not found in bucket "
+                                                                     f"{src['bucketName']}", "timestamp": now_iso()}
+            elif not o["data"].startswith(MAGIC[stype]):
+                failure = {"code": "InvalidImageFormat", "message": f"the object is not a {stype} image",
+                           "timestamp": now_iso()}
+            size = len(o["data"]) if o else 0
+        elif src.get("sourceType") == "objectStorageUri":
+            uri = src.get("sourceUri") or ""
+            parts = urlsplit(uri)
+            if parts.scheme not in ("http", "https") or not PAR_PATH.match(split_region(parts.path)[1]):
+                raise OciError(400, "InvalidParameter", "imageSourceDetails.sourceUri must be an Object Storage URL "
+                                                        "(the fake takes pre-authenticated request URLs only)")
+            # Fetched while the work request runs (see image_state): a PAR deleted too early fails it.
+        else:
+            raise OciError(400, "InvalidParameter", "imageSourceDetails.sourceType must be objectStorageTuple or "
+                                                    "objectStorageUri")
+        image_id, wr_id = ocid("image", self.region), ocid("workrequest", self.region)
         img = {"id": image_id, "compartmentId": comp, "displayName": doc.get("displayName") or image_id,
                "lifecycleState": "IMPORTING", "launchMode": mode, "operatingSystem": src.get("operatingSystem", "Custom"),
                "operatingSystemVersion": src.get("operatingSystemVersion", "Custom"), "createImageAllowed": True,
-               "sizeInMBs": (len(o["data"]) >> 20) if o else 0, "timeCreated": now_iso(),
+               "sizeInMBs": size >> 20, "timeCreated": now_iso(),
                "freeformTags": doc.get("freeformTags") or {}, "sourceImageType": stype,
-               "_source": src, "_ready_at": time.time() + self.wr_seconds, "_wr": wr_id, "_failure": failure,
-               "_etag": uuid.uuid4().hex}
+               # An import through a URL (from another region) takes longer: twice the time.
+               "_source": src, "_wr": wr_id, "_failure": failure,
+               "_ready_at": time.time() + self.wr_seconds * (2 if src["sourceType"] == "objectStorageUri" else 1),
+               "_etag": uuid.uuid4().hex, "_region": self.region}
         self.images[image_id] = img
         self.work_requests[wr_id] = {
             "id": wr_id, "operationType": "CreateImage", "status": "IN_PROGRESS", "compartmentId": comp,
             "percentComplete": 0.0, "timeAccepted": now_iso(), "timeStarted": now_iso(),
             "resources": [{"entityType": "image", "actionType": "IN_PROGRESS", "identifier": image_id,
                            "entityUri": f"{API}/images/{image_id}"}],
-            "_errors": [failure] if failure else []}
+            "_errors": [failure] if failure else [], "_region": self.region}
         return Reply(200, self.public_image(img), [("opc-work-request-id", wr_id), ("etag", img["_etag"]),
                                                    ("location", f"{API}/images/{image_id}")])
+
+    # --- pre-authenticated requests ---------------------------------------------
+
+    def par_valid(self, token: str, region: str, ns: str, bucket: str, obj: str) -> str | None:
+        """Why a GET through this PAR fails, or None."""
+        par = self.pars.get(token)
+        if par is None or par["_deleted"]:
+            return "no such pre-authenticated request (deleted?)"
+        if par["_expires"] <= time.time():
+            return "the pre-authenticated request has expired"
+        if (par["_region"], ns, par["_bucket"], par["objectName"]) != (region, self.namespace, bucket, obj) \
+                or par["accessType"] not in ("ObjectRead", "ObjectReadWrite"):
+            return "the pre-authenticated request does not grant reading this object"
+        o = self.buckets.get((region, bucket), {}).get("objects", {}).get(obj)
+        return None if o else f"object {obj} not found"
+
+    def par_get(self, region: str, path: str, method: str) -> Reply:
+        m = PAR_PATH.match(path)
+        token, ns, bucket, obj = m[1], unquote(m[2]), unquote(m[3]), unquote(m[4])
+        why = self.par_valid(token, region, ns, bucket, obj)
+        if why:
+            return Reply(404, {"code": "NotFound", "message": why})
+        o = self.buckets[(region, bucket)]["objects"][obj]
+        return Reply(200, HeadBody(len(o["data"])) if method == "HEAD" else o["data"], [("etag", o["etag"])])
+
+    def fetch_source(self, img: dict) -> dict | None:
+        """What the import's GET of sourceUri finds: None when it is a valid image, else the error."""
+        src = img["_source"]
+        parts = urlsplit(src["sourceUri"])
+        region, path = split_region(parts.path)
+        m = PAR_PATH.match(path)
+        why = None
+        if parts.netloc != self.address:
+            why = f"cannot reach {parts.netloc}"
+        else:
+            why = self.par_valid(m[1], region, unquote(m[2]), unquote(m[3]), unquote(m[4]))
+        if why:
+            return {"code": "ImageSourceNotFound", "message": f"GET of the source URL failed: HTTP 404: {why}",
+                    "timestamp": now_iso()}
+        data = self.buckets[(region, unquote(m[3]))]["objects"][unquote(m[4])]["data"]
+        if not data.startswith(MAGIC[img["sourceImageType"]]):
+            return {"code": "InvalidImageFormat", "message": f"the object is not a {img['sourceImageType']} image",
+                    "timestamp": now_iso()}
+        img["sizeInMBs"] = len(data) >> 20
+        return None
+
+    def par_summary(self, par: dict) -> dict:
+        return {k: v for k, v in par.items() if not k.startswith("_") and k not in ("accessUri", "fullPath")}
+
+    def par_op(self, h, method, b, par_id, q, body) -> Reply:
+        if not par_id and method == "POST":
+            doc = self.json_body(body)
+            access = doc.get("accessType")
+            if access not in ("ObjectRead", "ObjectWrite", "ObjectReadWrite", "AnyObjectRead", "AnyObjectWrite",
+                              "AnyObjectReadWrite"):
+                raise OciError(400, "InvalidParameter", f"accessType {access!r} is not valid")
+            if not doc.get("name"):
+                raise OciError(400, "InvalidParameter", "name is required")
+            obj = doc.get("objectName") or ""
+            if access.startswith("Object") and not obj:
+                raise OciError(400, "InvalidParameter", f"objectName is required for accessType {access}")
+            try:
+                expires = datetime.fromisoformat(str(doc.get("timeExpires", "")).replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                raise OciError(400, "InvalidParameter", "timeExpires must be an RFC 3339 date-time")
+            if expires <= time.time():
+                raise OciError(400, "InvalidParameter", "timeExpires must be in the future")
+            token = base64.urlsafe_b64encode(uuid.uuid4().bytes + uuid.uuid4().bytes).decode().rstrip("=")
+            par_id = base64.b64encode(uuid.uuid4().bytes).decode() + ":" + obj  # '/', '+', ':' as real ids have
+            uri = f"/p/{token}/n/{self.namespace}/b/{b['name']}/o/{quote(obj, safe='')}"
+            par = {"id": par_id, "name": doc["name"], "accessUri": uri,
+                   "fullPath": f"http://{h.headers.get('host', self.address)}{self.prefix}{uri}",
+                   "objectName": obj or None, "accessType": access, "bucketListingAction": "Deny",
+                   "timeCreated": now_iso(), "timeExpires": doc["timeExpires"],
+                   "_region": self.region, "_bucket": b["name"], "_expires": expires, "_deleted": False,
+                   "_token": token}
+            self.pars[token] = par
+            return Reply(200, public(par))
+        if not par_id and method == "GET":
+            prefix = q.get("objectNamePrefix", "")
+            out = [self.par_summary(p) for p in self.pars.values() if not p["_deleted"] and p["_region"] == self.region
+                   and p["_bucket"] == b["name"] and (p["objectName"] or "").startswith(prefix)]
+            return self.paged(out, q)
+        par = next((p for p in self.pars.values() if p["id"] == par_id and p["_region"] == self.region
+                    and p["_bucket"] == b["name"] and not p["_deleted"]), None)
+        if par is None:
+            raise OciError(404, "NotFound", f"pre-authenticated request {par_id} not found")
+        if method == "GET":
+            return Reply(200, self.par_summary(par))
+        if method == "DELETE":
+            par["_deleted"] = True
+            return Reply(204)
+        raise OciError(405, "MethodNotAllowed", f"{method} on a pre-authenticated request")
 
     @staticmethod
     def check_schema_data(data) -> None:
@@ -671,13 +895,14 @@ class Fake:
         if self.image_state(img) != "AVAILABLE":
             raise OciError(409, "Conflict", f"image {img['id']} is {img['lifecycleState']}, not AVAILABLE")
         self.check_schema_data(doc["schemaData"])
-        sid = ocid("computeimgcapschema")
+        sid = ocid("computeimgcapschema", self.region)
         self.schemas[sid] = {"id": sid, "compartmentId": doc["compartmentId"],
                              "computeGlobalImageCapabilitySchemaId": GLOBAL_SCHEMA_ID,
                              "computeGlobalImageCapabilitySchemaVersionName": GLOBAL_VERSION,
                              "imageId": img["id"], "displayName": doc.get("displayName") or sid,
-                             "schemaData": doc["schemaData"], "lifecycleState": "ACTIVE", "timeCreated": now_iso()}
-        return Reply(200, self.schemas[sid])
+                             "schemaData": doc["schemaData"], "lifecycleState": "ACTIVE", "timeCreated": now_iso(),
+                             "_region": self.region}
+        return Reply(200, public(self.schemas[sid]))
 
     # --- controls ---------------------------------------------------------------
 
@@ -690,31 +915,51 @@ class Fake:
                 doc = json.loads(body or b"{}")
                 self.wr_seconds = float(doc.get("work_request_seconds", self.wr_seconds))
                 self.page_size = int(doc.get("page_size", self.page_size))
-                return Reply(200, {"work_request_seconds": self.wr_seconds, "page_size": self.page_size})
+                for region, limit in (doc.get("image_limits") or {}).items():
+                    if limit is None:
+                        self.image_limits.pop(region, None)
+                    else:
+                        self.image_limits[region] = int(limit)
+                return Reply(200, {"work_request_seconds": self.wr_seconds, "page_size": self.page_size,
+                                   "image_limits": self.image_limits})
             if path == "/_fake/buckets" and method == "POST":
-                name = json.loads(body)["name"]
-                self.buckets.setdefault(name, {"name": name, "objects": {}, "uploads": {}})
-                return Reply(200, {"name": name, "namespace": self.namespace})
+                doc = json.loads(body)
+                name, region = doc["name"], doc.get("region", DEFAULT_REGION)
+                self.buckets.setdefault((region, name), {"name": name, "region": region, "objects": {}, "uploads": {}})
+                return Reply(200, {"name": name, "namespace": self.namespace, "region": region})
+            if path == "/_fake/pars/revoke" and method == "POST":
+                # As if someone deleted the bucket's PARs (imports still reading them then fail).
+                bucket = json.loads(body or b"{}").get("bucket")
+                hit = [p for p in self.pars.values() if p["_bucket"] == bucket and not p["_deleted"]]
+                for p in hit:
+                    p["_deleted"] = True
+                return Reply(200, {"revoked": len(hit)})
             if path == "/_fake/object":
-                o = self.buckets.get(q.get("bucket"), {}).get("objects", {}).get(q.get("name"))
+                objects = self.buckets.get((q.get("region", DEFAULT_REGION), q.get("bucket")), {}).get("objects", {})
+                o = objects.get(q.get("name"))
+                if o and method == "DELETE":
+                    del objects[q.get("name")]
+                    return Reply(200, {})
                 return Reply(200, o["data"]) if o else Reply(404, {"code": "ObjectNotFound", "message": "no object"})
             if path == "/_fake/state":
                 for img in self.images.values():
                     self.image_state(img)
                 return Reply(200, {
                     "namespace": self.namespace,
-                    "images": {k: self.public_image(v) for k, v in self.images.items()},
-                    "work_requests": {k: {kk: vv for kk, vv in v.items() if not kk.startswith("_")}
-                                      for k, v in self.work_requests.items()},
-                    "schemas": self.schemas, "shapes": self.shapes,
+                    "images": {k: {**self.public_image(v), "region": v["_region"]} for k, v in self.images.items()},
+                    "work_requests": {k: {**public(v), "region": v["_region"]} for k, v in self.work_requests.items()},
+                    "schemas": {k: {**public(v), "region": v["_region"]} for k, v in self.schemas.items()},
+                    "shapes": self.shapes,
+                    "pars": {p["id"]: {**self.par_summary(p), "region": p["_region"], "bucket": p["_bucket"],
+                                       "deleted": p["_deleted"]} for p in self.pars.values()},
                     "objects": {f"{bn}/{on}": {"size": len(o["data"]), "md5": o["md5"],
                                                "multipart_md5": o["multipart_md5"], "metadata": o["metadata"]}
-                                for bn, b in self.buckets.items() for on, o in b["objects"].items()},
+                                for (_, bn), b in self.buckets.items() for on, o in b["objects"].items()},
                     "uploads": {f"{bn}/{u['object']}": {"uploadId": uid, "parts": sorted(u["parts"])}
-                                for bn, b in self.buckets.items() for uid, u in b["uploads"].items()}})
+                                for (_, bn), b in self.buckets.items() for uid, u in b["uploads"].items()}})
             if path == "/_fake/stats":
                 return Reply(200, {"requests": dict(self.requests), "faults": dict(self.faults),
-                                   "statuses": dict(self.statuses)})
+                                   "statuses": dict(self.statuses), "regions": dict(self.region_requests)})
             if path == "/_fake/reset" and method == "POST":
                 self.requests.clear(), self.faults.clear(), self.statuses.clear()
                 return Reply(200, {})
