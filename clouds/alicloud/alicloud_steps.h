@@ -20,6 +20,7 @@
 namespace ch {
 
 CloudStepResult alicloud_upload(ImageMetadata& meta, const CloudStepOptions& opts);
+CloudStepResult alicloud_store(ImageMetadata& meta, const CloudStepOptions& opts);  // upload, any image_format
 CloudStepResult alicloud_import(ImageMetadata& meta, const CloudStepOptions& opts);
 CloudStepResult alicloud_publish(ImageMetadata& meta, const CloudStepOptions& opts);
 CloudStepResult alicloud_rollback(ImageMetadata& meta, const CloudStepOptions& opts);

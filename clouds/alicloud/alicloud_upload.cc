@@ -47,9 +47,6 @@ Result<UploadPlan> plan_upload(const ImageMetadata& meta, const AliConfig& c) {
   if (::stat(p.path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
     return Error{"image_file " + p.path + " is missing or not a regular file"};
   p.size = static_cast<uint64_t>(st.st_size);
-  std::string format = meta.get_string("image_format").value_or("qcow2");
-  if (format != "qcow2" && format != "raw" && format != "vhd")
-    return Error{"ECS ImportImage takes qcow2, raw or vhd, not image_format '" + format + "'"};
   std::string key = c.prefix.empty() || c.prefix.back() == '/' ? c.prefix + base_name(p.path) : c.prefix;
   p.object = {c.home_region, c.bucket, key};
   p.part_size = c.part_size;
@@ -62,6 +59,14 @@ Result<UploadPlan> plan_upload(const ImageMetadata& meta, const AliConfig& c) {
 }  // namespace
 
 CloudStepResult alicloud_upload(ImageMetadata& meta, const CloudStepOptions& opts) {
+  // What ECS imports; alicloud_store (cloud nocloud) stores any file.
+  std::string format = meta.get_string("image_format").value_or("qcow2");
+  if (format != "qcow2" && format != "raw" && format != "vhd")
+    return CloudStepResult::invalid(Error{"ECS ImportImage takes qcow2, raw or vhd, not image_format '" + format + "'"});
+  return alicloud_store(meta, opts);
+}
+
+CloudStepResult alicloud_store(ImageMetadata& meta, const CloudStepOptions& opts) {
   auto cfg = read_alicloud_config(meta);
   if (!cfg.ok()) return CloudStepResult::invalid(cfg.error());
   auto plan = plan_upload(meta, *cfg);

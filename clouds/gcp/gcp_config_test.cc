@@ -58,7 +58,7 @@ TEST(GcpConfig, BadInputNamesTheKey) {
             "gcp.upload_chunk_size '1000' is not a positive multiple of 262144 (256 KiB)");
   EXPECT_EQ(read_gcp_config(yaml("name: a\ngcp: {projekt: x}\n"), "").message(), "gcp.projekt: unknown key");
   EXPECT_EQ(read_gcp_config(yaml("name: a\nend_of_life: soon\n"), "").message(),
-            "end_of_life 'soon' is not a date (YYYY-MM-DD) or RFC 3339 time");
+            "end_of_life 'soon' is not a date (YYYY-MM-DD) or an RFC 3339 time");
   EXPECT_EQ(read_gcp_config(yaml("name: a\ngcp: {image_users: [bob]}\n"), "").message(),
             "gcp.image_users: 'bob' is not an IAM member (user:, group:, serviceAccount:, domain:)");
   EXPECT_EQ(read_gcp_config(yaml("name: a\ngcp: {image_name: Bad_Name}\n"), "").message(),
@@ -69,7 +69,7 @@ TEST(GcpConfig, ImageBody) {
   auto c = read_gcp_config(yaml("name: Alpine 3.21\ndescription: d\ntags: {A: B}\n"
                                 "end_of_life: 2027-05-01\ngcp: {family: alpine, storage_locations: [eu]}\n"), "");
   ASSERT_TRUE(c.ok()) << c.message();
-  EXPECT_EQ(c->deprecated_on, "2027-05-01T23:59:59Z");
+  EXPECT_EQ(c->deprecated_on, "2027-05-01T23:59:00Z");
   auto body = gcp_image_body(*c, "https://storage.googleapis.com/b/o.tar.gz");
   EXPECT_EQ(body["name"], "alpine-3-21");
   EXPECT_EQ(body["rawDisk"]["source"], "https://storage.googleapis.com/b/o.tar.gz");

@@ -21,6 +21,7 @@
 namespace ch {
 
 CloudStepResult gcp_upload(ImageMetadata& meta, const CloudStepOptions& opts);
+CloudStepResult gcp_store(ImageMetadata& meta, const CloudStepOptions& opts);  // upload, any image_format
 CloudStepResult gcp_import(ImageMetadata& meta, const CloudStepOptions& opts);
 CloudStepResult gcp_publish(ImageMetadata& meta, const CloudStepOptions& opts);
 CloudStepResult gcp_rollback(ImageMetadata& meta, const CloudStepOptions& opts);

@@ -46,10 +46,6 @@ Result<UploadPlan> plan_upload(const ImageMetadata& meta) {
     return Error{"image_file " + p.path + " is missing or not a regular file"};
   p.size = static_cast<uint64_t>(st.st_size);
   if (p.size == 0) return Error{"image_file " + p.path + " is empty"};
-  std::string format = meta.get_string("image_format").value_or(ends_with(p.path, ".tar.gz") ? "gce-tar" : "");
-  if (format != "gce-tar")
-    return Error{"Compute Engine imports a gzipped tar holding disk.raw, not image_format '" + format +
-                 "': convert with image_format: gce-tar"};
   CH_ASSIGN(cfg, read_gcp_config(meta, ""));
   p.chunk = cfg.chunk_size;
   CH_ASSIGN(loc, parse_gs_url(*storage));
@@ -59,9 +55,26 @@ Result<UploadPlan> plan_upload(const ImageMetadata& meta) {
   return p;
 }
 
+// Compute Engine imports only the GCE tarball; gcp_store (cloud nocloud)
+// stores any file. Without an image_file, gcp_store says what is missing.
+Status import_format(const ImageMetadata& meta) {
+  auto image_file = meta.get_string("image_file");
+  if (!image_file) return {};
+  std::string format = meta.get_string("image_format").value_or(ends_with(*image_file, ".tar.gz") ? "gce-tar" : "");
+  if (format != "gce-tar")
+    return Error{"Compute Engine imports a gzipped tar holding disk.raw, not image_format '" + format +
+                 "': convert with image_format: gce-tar"};
+  return {};
+}
+
 }  // namespace
 
 CloudStepResult gcp_upload(ImageMetadata& meta, const CloudStepOptions& opts) {
+  if (Status s = import_format(meta); !s.ok()) return CloudStepResult::invalid(s.error());
+  return gcp_store(meta, opts);
+}
+
+CloudStepResult gcp_store(ImageMetadata& meta, const CloudStepOptions& opts) {
   auto plan = plan_upload(meta);
   if (!plan.ok()) return CloudStepResult::invalid(plan.error());
   if (opts.validate_only) return {};

@@ -1,5 +1,11 @@
-// cloud: nocloud — upload to a local (or mounted) directory or to S3; the
-// other steps do not apply.
+// cloud: nocloud — upload to a local (or mounted) directory or to an object
+// store (S3, GCS, OSS, OCI Object Storage); the other steps do not apply.
+//
+// An object store upload is that cloud's own upload step without its import
+// format check (aws_upload, gcp_store, alicloud_store, oci_store): the same
+// resume after a kill, verification, --force rule, operations and
+// credentials; rollback is that cloud's rollback, which for an image never
+// imported deletes only the object (or aborts the unfinished upload).
 //
 // A file:// upload is a copy made safe to interrupt: the bytes go to a
 // hidden temporary name beside the destination, which is recorded in
@@ -19,8 +25,11 @@
 #include <vector>
 
 #include "base/file.h"
+#include "clouds/alicloud/alicloud_steps.h"
 #include "clouds/aws/aws_steps.h"
+#include "clouds/gcp/gcp_steps.h"
 #include "clouds/http/http_url.h"
+#include "clouds/oci/oci_steps.h"
 #include "clouds/operations.h"
 #include "formats/hole_map.h"
 
@@ -38,7 +47,28 @@ struct FileTarget {
   std::string temp;  // /dir/.name.cloud_helper-partial
 };
 
-bool is_s3(const std::string& url) { return url.rfind("s3://", 0) == 0; }
+constexpr const char kForms[] =
+    "file:///dir/, s3://bucket/prefix/, gs://bucket/prefix/, oss://bucket/prefix/ or "
+    "oci://bucket@namespace/prefix/";
+
+// The object stores, by storage_url scheme: whose upload and rollback.
+struct ObjectStore {
+  const char* scheme;
+  CloudStep upload;
+  CloudStep rollback;
+};
+constexpr ObjectStore kStores[] = {
+    {"s3://", aws_upload, aws_rollback},
+    {"gs://", gcp_store, gcp_rollback},
+    {"oss://", alicloud_store, alicloud_rollback},
+    {"oci://", oci_store, oci_rollback},
+};
+
+const ObjectStore* object_store(const std::string& url) {
+  for (const ObjectStore& s : kStores)
+    if (url.rfind(s.scheme, 0) == 0) return &s;
+  return nullptr;
+}
 
 bool exists(const std::string& path) {
   struct stat st;
@@ -129,11 +159,11 @@ std::string already_uploaded(const ImageMetadata& meta, const std::string& url) 
 
 CloudStepResult nocloud_upload(ImageMetadata& meta, const CloudStepOptions& opts) {
   auto storage = meta.get_string("storage_url");
-  if (!storage)
+  if (!storage) return CloudStepResult::invalid(Error{std::string("no storage_url (set it to ") + kForms + ")"});
+  if (const ObjectStore* s = object_store(*storage)) return s->upload(meta, opts);
+  if (storage->rfind("file://", 0) != 0)
     return CloudStepResult::invalid(
-        Error{"no storage_url (set it to file:///dir/ or s3://bucket/prefix/)"});
-  // S3 and S3-compatible stores: exactly cloud aws's upload.
-  if (is_s3(*storage)) return aws_upload(meta, opts);
+        Error{"storage_url '" + *storage + "' is not a place cloud nocloud stores to (" + kForms + ")"});
   auto image_file = meta.get_string("image_file");
   if (!image_file) return CloudStepResult::invalid(Error{"no image_file (run convert first)"});
   std::string image = meta.resolve(*image_file);
@@ -142,8 +172,7 @@ CloudStepResult nocloud_upload(ImageMetadata& meta, const CloudStepOptions& opts
     return CloudStepResult::invalid(Error{"image_file " + image + " is missing or not a regular file"});
   auto target = file_target(*storage, image);
   if (!target.ok())
-    return CloudStepResult::invalid(
-        target.error().wrap("storage_url (nocloud stores to file:///dir/ or s3://bucket/prefix/)"));
+    return CloudStepResult::invalid(target.error().wrap(std::string("storage_url (") + kForms + ")"));
   std::string dir = dir_of(target->path);
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
@@ -209,8 +238,22 @@ CloudStepResult nocloud_publish(ImageMetadata& meta, const CloudStepOptions&) {
 }
 
 CloudStepResult nocloud_rollback(ImageMetadata& meta, const CloudStepOptions& opts) {
+  // The other clouds' rollbacks also delete images and copies; nocloud
+  // never makes any, so a record of one came from another cloud's run of
+  // this file and is left to that cloud.
+  if (meta.get_string("import_id") || !op_entries(meta, "import").empty() || !op_entries(meta, "publish").empty())
+    return CloudStepResult::invalid(Error{"the YAML records an import (import_id or operations.import/publish), "
+                                          "which cloud nocloud never makes: roll it back with the cloud that "
+                                          "imported it"});
+  // Where upload stored it: operations.upload.url (oci:// for OCI, whose
+  // upload_url is https), else upload_url. Nothing recorded: nothing to
+  // delete, and no credentials needed to say so (below).
+  for (const std::string& where :
+       {op_get(meta, "upload", "url").value_or(""), meta.get_string("upload_url").value_or("")}) {
+    if (const ObjectStore* s = object_store(where)) return s->rollback(meta, opts);
+    if (!where.empty()) break;
+  }
   std::string url = meta.get_string("upload_url").value_or(op_get(meta, "upload", "url").value_or(""));
-  if (is_s3(url) || is_s3(meta.get_string("storage_url").value_or(""))) return aws_rollback(meta, opts);
   if (opts.validate_only) return {};
   CloudStepResult r;
   if (url.empty() && !op_get(meta, "upload", "partial")) {
