@@ -1,7 +1,7 @@
 // What the end-to-end tests of cloud: openstack share
 // (tests/openstack_steps_test.cc): the built binary run in a temporary
 // directory with a hermetic environment against Debian's real Keystone and
-// two real glance-api servers (tests/openstack/emulators.py); results read
+// three real glance-api servers (tests/openstack/emulators.py); results read
 // back independently with plain HTTP requests to Keystone and Glance (a
 // token of their own, GET /v2/images/ID, GET /v2/images/ID/file).
 //
@@ -11,6 +11,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -59,9 +60,9 @@ class OpenStackSteps : public ::testing::Test {
   std::string password() { return env_["CLOUD_HELPER_OS_PASSWORD"]; }
 
   // Password credentials as an openrc file sets them.
-  std::string password_env(const std::string& region = "RegionOne") {
+  std::string password_env(const std::string& region = "RegionOne", const std::string& project = "admin") {
     return "OS_AUTH_URL=" + shell_quote(auth_url()) + " OS_USERNAME=admin OS_PASSWORD=" + shell_quote(password()) +
-           " OS_PROJECT_NAME=admin OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default" +
+           " OS_PROJECT_NAME=" + project + " OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default" +
            (region.empty() ? "" : " OS_REGION_NAME=" + region);
   }
 
@@ -144,6 +145,81 @@ class OpenStackSteps : public ::testing::Test {
     req->body = body;
     return client_.send(*req);
   }
+  // A Keystone API call with the test's token (limits, projects).
+  Result<HttpResponse> keystone(const std::string& method, const std::string& path, const std::string& body = "") {
+    auto req = request_from_url(auth_url() + path);
+    if (!req.ok()) return req.error();
+    req->method = method;
+    req->headers = {{"X-Auth-Token", token()}, {"Content-Type", "application/json"}};
+    req->body = body;
+    return client_.send(*req);
+  }
+  // Sets PROJECT's (name and id) limit on RESOURCE in RegionQuota to VALUE
+  // and returns the limit's id. A limit left by an earlier run of the test
+  // (409) is found with a token of that project (Keystone lists a
+  // project-scoped token only its own project's limits) and replaced.
+  std::string set_quota_limit(const std::string& project_name, const std::string& project_id,
+                              const std::string& resource, int value) {
+    json limit = {{"limits",
+                   {{{"service_id", env_["CLOUD_HELPER_OS_IMAGE_SERVICE"]}, {"project_id", project_id},
+                     {"region_id", "RegionQuota"}, {"resource_name", resource}, {"resource_limit", value}}}}};
+    auto made = keystone("POST", "/limits", limit.dump());
+    EXPECT_TRUE(made.ok() && (made->status == 201 || made->status == 409)) << (made.ok() ? made->body : made.message());
+    if (made.ok() && made->status == 201) return json::parse(made->body)["limits"][0]["id"];
+    auto req = request_from_url(auth_url() + "/auth/tokens");
+    req->method = "POST";
+    req->headers = {{"Content-Type", "application/json"}};
+    req->body = json{{"auth",
+                      {{"identity",
+                        {{"methods", {"password"}},
+                         {"password",
+                          {{"user", {{"name", "admin"}, {"domain", {{"name", "Default"}}}, {"password", password()}}}}}}},
+                       {"scope", {{"project", {{"id", project_id}}}}}}}}
+                    .dump();
+    auto tok = client_.send(*req);
+    EXPECT_TRUE(tok.ok() && tok->status == 201);
+    if (!tok.ok()) return "";
+    auto list = request_from_url(auth_url() + "/limits?region_id=RegionQuota&resource_name=" + resource);
+    list->headers = {{"X-Auth-Token", tok->header("X-Subject-Token")}};
+    auto found = client_.send(*list);
+    EXPECT_TRUE(found.ok() && found->status == 200);
+    json limits = found.ok() ? json::parse(found->body, nullptr, false).value("limits", json::array()) : json::array();
+    EXPECT_EQ(limits.size(), 1u) << (found.ok() ? found->body : "");
+    if (limits.empty()) return "";
+    // Deleted and made again: Keystone 22 ignores a PATCH to 0.
+    auto gone = keystone("DELETE", "/limits/" + limits[0]["id"].get<std::string>());
+    EXPECT_TRUE(gone.ok() && gone->status == 204);
+    auto again = keystone("POST", "/limits", limit.dump());
+    EXPECT_TRUE(again.ok() && again->status == 201) << (again.ok() ? again->body : again.message());
+    return again.ok() && again->status == 201 ? json::parse(again->body)["limits"][0]["id"].get<std::string>() : "";
+  }
+  // The lines of a run's stderr that are not progress (info or debug) lines.
+  static int error_lines(const std::string& err) {
+    int n = 0;
+    std::istringstream in(err);
+    for (std::string line; std::getline(in, line);)
+      n += line.rfind("cloud_helper: openstack: ", 0) != 0 && line.rfind("cloud_helper: http: ", 0) != 0;
+    return n;
+  }
+
+  // Tags and member ids of image ID, sorted.
+  std::vector<std::string> tags(const std::string& region, const std::string& id) {
+    std::vector<std::string> out;
+    for (const json& t : image(region, id).value("tags", json::array())) out.push_back(t);
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  std::vector<std::string> members(const std::string& region, const std::string& id) {
+    auto r = glance("GET", region, "/v2/images/" + id + "/members");
+    EXPECT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.message());
+    std::vector<std::string> out;
+    if (r.ok())
+      for (const json& m : json::parse(r->body, nullptr, false).value("members", json::array()))
+        out.push_back(m["member_id"]);
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
   // GET /v2/images/ID: the image, or null on 404.
   json image(const std::string& region, const std::string& id) {
     auto r = glance("GET", region, "/v2/images/" + id);

@@ -1,6 +1,7 @@
 #include "clouds/openstack/glance.h"
 
 #include "clouds/openstack/keystone.h"
+#include "clouds/signing/sigv4.h"
 
 namespace ch {
 
@@ -66,7 +67,16 @@ Result<std::optional<json>> GlanceClient::get_image(const std::string& id) {
 
 Status GlanceClient::upload(const std::string& id, int fd, uint64_t length,
                             const std::function<void(uint64_t)>& progress) {
-  std::string path = "/images/" + id + "/file";
+  return put_file("/images/" + id + "/file", fd, length, progress);
+}
+
+Status GlanceClient::stage(const std::string& id, int fd, uint64_t length,
+                           const std::function<void(uint64_t)>& progress) {
+  return put_file("/images/" + id + "/stage", fd, length, progress);
+}
+
+Status GlanceClient::put_file(const std::string& path, int fd, uint64_t length,
+                              const std::function<void(uint64_t)>& progress) {
   FileBody body{fd, 0, length};
   SendOptions so;
   so.file_body = &body;
@@ -108,6 +118,44 @@ Status GlanceClient::add_member(const std::string& id, const std::string& projec
   // 409: already a member (a retried POST whose answer was lost).
   if (r.status == 200 || r.status == 409) return {};
   return openstack_error(what("POST", path), r);
+}
+
+Status GlanceClient::delete_member(const std::string& id, const std::string& project) {
+  std::string path = "/images/" + id + "/members/" + aws_uri_encode(project, false);
+  CH_ASSIGN(r, send("DELETE", path, "", ""));
+  if (r.status == 204 || r.status == 200 || r.status == 404) return {};
+  return openstack_error(what("DELETE", path), r);
+}
+
+Status GlanceClient::add_tag(const std::string& id, const std::string& tag) {
+  std::string path = "/images/" + id + "/tags/" + aws_uri_encode(tag, false);
+  CH_ASSIGN(r, send("PUT", path, "", ""));
+  if (r.status == 204 || r.status == 200) return {};
+  return openstack_error(what("PUT", path), r);
+}
+
+Status GlanceClient::delete_tag(const std::string& id, const std::string& tag) {
+  std::string path = "/images/" + id + "/tags/" + aws_uri_encode(tag, false);
+  CH_ASSIGN(r, send("DELETE", path, "", ""));
+  if (r.status == 204 || r.status == 200 || r.status == 404) return {};
+  return openstack_error(what("DELETE", path), r);
+}
+
+Status GlanceClient::import_image(const std::string& id, const std::string& method, const std::string& uri) {
+  std::string path = "/images/" + id + "/import";
+  json body = {{"method", {{"name", method}}}};
+  if (!uri.empty()) body["method"]["uri"] = uri;
+  CH_ASSIGN(r, send("POST", path, "application/json", body.dump()));
+  if (r.status == 202 || r.status == 200) return {};
+  return openstack_error(what("POST", path), r);
+}
+
+Result<json> GlanceClient::tasks(const std::string& id) {
+  std::string path = "/images/" + id + "/tasks";
+  CH_ASSIGN(r, send("GET", path, "", ""));
+  if (r.status != 200) return openstack_error(what("GET", path), r);
+  json doc = json::parse(r.body, nullptr, false);
+  return doc.is_object() ? doc.value("tasks", json::array()) : json::array();
 }
 
 }  // namespace ch

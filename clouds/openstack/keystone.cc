@@ -1,5 +1,6 @@
 #include "clouds/openstack/keystone.h"
 
+#include <algorithm>
 #include <optional>
 
 #include "helper/output.h"
@@ -12,10 +13,18 @@ using json = nlohmann::json;
 
 std::string one_line(std::string_view text, size_t max = 300) {
   std::string out;
-  for (char c : text) {
-    if (out.size() >= max) break;
+  for (size_t i = 0; i < text.size() && out.size() < max; ++i) {
+    // webob's JSON explanations keep its HTML line breaks ("...: URI<br /><br />").
+    if (text.compare(i, 6, "<br />") == 0) {
+      out += ' ';
+      i += 5;
+      continue;
+    }
+    char c = text[i];
     out += (c == '\n' || c == '\r' || c == '\t') ? ' ' : c;
   }
+  // Runs of spaces (from line breaks) as one.
+  out.erase(std::unique(out.begin(), out.end(), [](char a, char b) { return a == ' ' && b == ' '; }), out.end());
   size_t a = out.find_first_not_of(' '), b = out.find_last_not_of(' ');
   return a == std::string::npos ? "" : out.substr(a, b - a + 1);
 }
@@ -88,6 +97,16 @@ std::string keystone_tokens_url(std::string_view auth_url) {
   return u + "/auth/tokens";
 }
 
+std::string glance_limit_text(std::string text) {
+  static const std::string kBody = "The response body:";
+  if (text.rfind("The request returned a 413", 0) == 0)
+    if (size_t p = text.find(kBody); p != std::string::npos) {
+      text.erase(0, p + kBody.size());
+      text.erase(0, text.find_first_not_of(" \n"));
+    }
+  return text;
+}
+
 Error openstack_error(const std::string& what, const HttpResponse& response) {
   std::string code, text;
   json doc = json::parse(response.body, nullptr, false);
@@ -98,10 +117,11 @@ Error openstack_error(const std::string& what, const HttpResponse& response) {
     if (text.empty()) text = str(e, "explanation");
   } else {
     // webob's plain text: "409 Conflict\n\nThe explanation.\n\n   "
-    text = one_line(response.body, 300);
+    text = one_line(response.body, 2000);  // cut to 300 below, after Glance's quota boilerplate is gone
     std::string prefix = std::to_string(response.status) + " " + reason(response.status);
     if (text.rfind(prefix, 0) == 0) text = one_line(text.substr(prefix.size()));
   }
+  text = glance_limit_text(text);
   std::string message = what + ": HTTP " + std::to_string(response.status);
   if (!reason(response.status).empty()) message += " " + reason(response.status);
   text = one_line(text);

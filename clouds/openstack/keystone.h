@@ -57,4 +57,11 @@ std::vector<std::string> catalog_regions(const nlohmann::json& catalog, std::str
 // {"code": "409 Conflict", "title", "message"} (Glance), or text.
 Error openstack_error(const std::string& what, const HttpResponse& response);
 
+// Glance wraps a quota refusal (its LimitExceeded) in boilerplate: "The
+// request returned a 413 Request Entity Too Large. This generally means
+// that rate limiting or a quota threshold was breached. The response body:
+// Project P is over a limit for [...]" → "Project P is over a limit for
+// [...]". Other text is returned as it is.
+std::string glance_limit_text(std::string text);
+
 }  // namespace ch

@@ -112,6 +112,36 @@ Result<OpenStackImageConfig> read_openstack_config(const ImageMetadata& meta) {
   if (!c.members.empty() && c.visibility != "shared")
     return Error{"openstack.members needs openstack.visibility: shared (got " + c.visibility + ")"};
 
+  if (const MetaValue* t = child(os, "tags"); t && !t->is_null()) {
+    std::vector<std::string> tags;
+    if (t->is_scalar()) tags.push_back(t->scalar());
+    else if (t->is_list())
+      for (const MetaValue& i : t->list()) {
+        if (!i.is_scalar() || i.is_null()) return Error{"openstack.tags must be a list of strings"};
+        tags.push_back(i.scalar());
+      }
+    else return Error{"openstack.tags must be a list of strings"};
+    for (const std::string& tag : tags) {
+      // Glance's schema: 1..255 characters; a "/" would not survive the
+      // /v2/images/ID/tags/TAG route.
+      if (tag.empty() || tag.size() > 255 || tag.find('/') != std::string::npos)
+        return Error{"openstack.tags: '" + tag + "' must be 1 to 255 characters without '/'"};
+      if (std::find(c.tags.begin(), c.tags.end(), tag) == c.tags.end()) c.tags.push_back(tag);
+    }
+  }
+  CH_ASSIGN(method, text(os, "import_method"));
+  if (!method.empty()) c.import_method = method;
+  if (c.import_method != "upload" && c.import_method != "glance-direct" && c.import_method != "web-download")
+    return Error{"openstack.import_method must be upload, glance-direct or web-download (got '" + c.import_method + "')"};
+  CH_ASSIGN(source, text(os, "source_url"));
+  c.source_url = source;
+  if (c.import_method == "web-download" &&
+      c.source_url.rfind("http://", 0) != 0 && c.source_url.rfind("https://", 0) != 0)
+    return Error{"openstack.import_method web-download needs openstack.source_url, an http(s) URL Glance can fetch" +
+                 std::string(c.source_url.empty() ? "" : " (got '" + c.source_url + "')")};
+  if (c.import_method != "web-download" && !c.source_url.empty())
+    return Error{"openstack.source_url is only used with openstack.import_method: web-download"};
+
   CH_ASSIGN(min_disk, number(os, "min_disk", (c.virtual_size + kGiB - 1) / kGiB));
   c.min_disk_gib = min_disk;
   CH_ASSIGN(min_ram, number(os, "min_ram", 0));
@@ -168,6 +198,7 @@ nlohmann::json glance_create_body(const OpenStackImageConfig& c, const std::stri
                       {"min_disk", c.min_disk_gib},
                       {"min_ram", c.min_ram_mib},
                       {"protected", c.is_protected}};
+  if (!c.tags.empty()) b["tags"] = c.tags;
   for (const auto& [k, v] : c.properties) b[k] = v;
   return b;
 }

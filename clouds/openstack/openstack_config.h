@@ -22,6 +22,10 @@
 //     min_ram: 0                         # MiB
 //     protected: false
 //     properties: {hw_rng_model: virtio} # any other image properties (win over the above)
+//     tags: [alpine, cloud]              # Glance image tags (converged: missing added, others removed)
+//     import_method: upload              # upload (PUT .../file, default) | glance-direct (stage,
+//                                        # then import) | web-download (Glance fetches source_url)
+//     source_url: https://.../x.qcow2    # web-download only: the same bytes as image_file
 #pragma once
 
 #include <cstdint>
@@ -48,6 +52,9 @@ struct OpenStackImageConfig {
   uint64_t min_disk_gib = 0, min_ram_mib = 0;
   bool is_protected = false;
   std::vector<std::pair<std::string, std::string>> properties;  // in order, later wins
+  std::vector<std::string> tags;
+  std::string import_method = "upload";  // upload | glance-direct | web-download
+  std::string source_url;                // web-download
 };
 
 // Errors (exit 2) name the key: "openstack.visibility must be public,

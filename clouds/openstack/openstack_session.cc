@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -68,20 +69,87 @@ Result<std::optional<json>> wait_status(GlanceClient& g, const std::string& id,
 
 }  // namespace
 
+std::string catalog_region_list(const OpenStackSession& s) {
+  std::string have;
+  for (const std::string& r : catalog_regions(s.token.catalog, "image", s.auth.interface))
+    have += (have.empty() ? "" : ", ") + r;
+  return have.empty() ? "none" : have;
+}
+
 Result<GlanceClient*> OpenStackSession::glance_in(const std::string& region) {
+  std::lock_guard<std::mutex> lock(glance_mu);
   if (auto it = glance.find(region); it != glance.end()) return it->second.get();
   std::string url = catalog_endpoint(token.catalog, "image", region, auth.interface);
-  if (url.empty()) {
-    std::string have;
-    for (const std::string& r : catalog_regions(token.catalog, "image", auth.interface))
-      have += (have.empty() ? "" : ", ") + r;
+  if (url.empty())
     return Error{"the service catalog has no " + auth.interface + " image (Glance) endpoint in region " + region +
-                 " (regions with one: " + (have.empty() ? "none" : have) + ")"};
-  }
+                 " (regions with one: " + catalog_region_list(*this) + ")"};
   auto client = std::make_unique<GlanceClient>(*http, policy, url, token.token, region);
   GlanceClient* p = client.get();
   glance[region] = std::move(client);
   return p;
+}
+
+Status OpenStackSession::check_regions(const std::vector<std::string>& regions) {
+  for (const std::string& region : regions)
+    if (catalog_endpoint(token.catalog, "image", region, auth.interface).empty())
+      return Error{"region " + region + " is not in the service catalog: it has no " + auth.interface +
+                   " image (Glance) endpoint there; regions with one: " + catalog_region_list(*this)};
+  return {};
+}
+
+std::optional<std::string> MetaRecorder::import_id(const std::string& region) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return op_get(meta_, "import", region);
+}
+
+Status MetaRecorder::set_import_id(const std::string& region, const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  op_set(meta_, "import", region, id);
+  return opts_.checkpoint();
+}
+
+Status MetaRecorder::remove_import_id(const std::string& region) {
+  std::lock_guard<std::mutex> lock(mu_);
+  op_remove(meta_, "import", region);
+  return opts_.checkpoint();
+}
+
+Status MetaRecorder::set_artifact(const std::string& region, const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  map_set(meta_, "artifacts", region, id);
+  return opts_.checkpoint();
+}
+
+void run_parallel(size_t n, size_t max_workers, const std::function<void(size_t)>& fn) {
+  std::atomic<size_t> next{0};
+  std::vector<std::thread> workers;
+  for (size_t w = 0; w < std::min(n, max_workers); ++w)
+    workers.emplace_back([&] {
+      for (size_t i; (i = next.fetch_add(1)) < n;) fn(i);
+    });
+  for (std::thread& t : workers) t.join();
+}
+
+Result<std::string> converge_tags(GlanceClient& g, const json& img, const std::vector<std::string>& wanted) {
+  std::vector<std::string> have;
+  if (auto it = img.find("tags"); it != img.end() && it->is_array())
+    for (const json& t : *it)
+      if (t.is_string()) have.push_back(t);
+  size_t added = 0, removed = 0;
+  for (const std::string& t : wanted)
+    if (std::find(have.begin(), have.end(), t) == have.end()) {
+      CH_TRY(g.add_tag(str(img, "id"), t));
+      ++added;
+    }
+  for (const std::string& t : have)
+    if (std::find(wanted.begin(), wanted.end(), t) == wanted.end()) {
+      CH_TRY(g.delete_tag(str(img, "id"), t));
+      ++removed;
+    }
+  std::string out;
+  if (added) out += "+" + std::to_string(added) + (added == 1 ? " tag" : " tags");
+  if (removed) out += (out.empty() ? "-" : ", -") + std::to_string(removed) + (removed == 1 ? " tag" : " tags");
+  return out;
 }
 
 Result<OpenStackAuthConfig> openstack_auth_from_process() {
@@ -141,18 +209,20 @@ Result<LocalDigests> local_digests(const ImageMetadata& meta, const OpenStackIma
 
 Result<std::string> ensure_region_image(OpenStackSession& s, const OpenStackImageConfig& c,
                                         const LocalDigests& digests, const std::string& region,
-                                        ImageMetadata& meta, const CloudStepOptions& opts) {
+                                        MetaRecorder& rec, const CloudStepOptions& opts, Progress* progress) {
   CH_ASSIGN(g, s.glance_in(region));
-  std::string id = op_get(meta, "import", region).value_or("");
+  std::string id = rec.import_id(region).value_or("");
   bool exists = false;
   if (!id.empty()) {
     CH_ASSIGN(img, g->get_image(id));
     if (img) {
       std::string st = str(*img, "status");
-      if (st == "saving" || st == "uploading" || st == "importing") {
+      if (st == "saving" || st == "importing") {
         // A killed run's upload: Glance puts the image back to queued once
-        // it sees the connection gone (or finishes it).
-        CH_ASSIGN(waited, wait_status(*g, id, {"queued", "active", "killed"}, std::chrono::seconds(20)));
+        // it sees the connection gone (or finishes it); an import task
+        // started by a killed run goes on without it.
+        CH_ASSIGN(waited, wait_status(*g, id, {"queued", "active", "killed"},
+                                      std::chrono::seconds(st == "importing" ? 600 : 20)));
         img = waited;
         st = img ? str(*img, "status") : "";
       }
@@ -167,14 +237,20 @@ Result<std::string> ensure_region_image(OpenStackSession& s, const OpenStackImag
                        " (the file changed since: rollback, or --force replaces it)"};
         st = "replace";
       }
+      // A failed glance-direct import leaves the data in the staging area
+      // and Glance refuses to stage again (409 "has data on staging"), nor
+      // imports from a queued image: such an image is made again.
+      if (img && st == "queued" && c.import_method == "glance-direct") st = "queued, glance-direct";
       if (img && st == "queued") {
         exists = true;
-        log_info("openstack: " + region + ": image " + id + " is queued (a run stopped before its data went): uploading into it");
+        log_info("openstack: " + region + ": image " + id + " is queued (a run stopped before its data went): " +
+                 "sending the data into it");
       } else if (img) {
+        // saving/killed, or uploading: data staged by a killed glance-direct
+        // run, complete or not; deleting drops the staged file too.
         log_info("openstack: " + region + ": deleting image " + id + " (status " + st + ", left by an earlier run)");
         CH_TRY(g->delete_image(id));
-        op_remove(meta, "import", region);
-        CH_TRY(opts.checkpoint());
+        CH_TRY(rec.remove_import_id(region));
         id.clear();
       }
       // Gone (404): never created, as a run killed between recording and
@@ -184,8 +260,7 @@ Result<std::string> ensure_region_image(OpenStackSession& s, const OpenStackImag
   for (int attempt = 0; !exists; ++attempt) {
     if (id.empty()) {
       id = random_uuid();
-      op_set(meta, "import", region, id);
-      CH_TRY(opts.checkpoint());
+      CH_TRY(rec.set_import_id(region, id));
     }
     log_info("openstack: " + region + ": creating image " + c.name + " (" + id + ", " + c.disk_format + ")");
     auto made = g->create_image(glance_create_body(c, id));
@@ -200,18 +275,72 @@ Result<std::string> ensure_region_image(OpenStackSession& s, const OpenStackImag
     id.clear();
   }
 
-  CH_ASSIGN(file, File::open_read(c.path));
-  if (opts.progress) opts.progress->start("upload " + base_name(c.path) + " to Glance " + region, c.file_size);
-  Progress* progress = opts.progress;
-  Status up = g->upload(id, file.fd(), c.file_size, [progress](uint64_t n) { advance(progress, n); });
-  if (!up.ok() && up.error().http_status != 409) return up.error().wrap("uploading " + c.path);
-  // A 409 after a retry: the first PUT reached Glance and its answer was lost.
-  CH_ASSIGN(img, wait_status(*g, id, {"active", "killed", "deleted", "deactivated", "queued"}, std::chrono::seconds(600)));
-  if (!img) return Error{"image " + id + " in " + region + " disappeared while uploading"};
+  auto advance_fn = [progress](uint64_t n) { advance(progress, n); };
+  Status sent;
+  if (c.import_method == "web-download") {
+    log_info("openstack: " + region + ": image " + id + ": import web-download from " + c.source_url);
+    sent = g->import_image(id, "web-download", c.source_url);
+    if (!sent.ok()) return sent.error();
+  } else {
+    CH_ASSIGN(file, File::open_read(c.path));
+    if (c.import_method == "glance-direct") {
+      Status staged = g->stage(id, file.fd(), c.file_size, advance_fn);
+      if (!staged.ok() && staged.error().http_status != 409) return staged.error().wrap("staging " + c.path);
+      // 409 after a retry: the first PUT staged the data and its answer was lost.
+      log_info("openstack: " + region + ": image " + id + ": staged, import glance-direct");
+      sent = g->import_image(id, "glance-direct", "");
+      if (!sent.ok() && sent.error().http_status != 409) return sent.error();
+    } else {
+      sent = g->upload(id, file.fd(), c.file_size, advance_fn);
+      if (!sent.ok() && sent.error().http_status != 409) return sent.error().wrap("uploading " + c.path);
+      // A 409 after a retry: the first PUT reached Glance and its answer was lost.
+    }
+  }
+  bool interop = c.import_method != "upload";
+  // An import task moves the image uploading/queued → importing → active,
+  // or back to queued when it fails: wait for it to leave those first.
+  std::optional<json> img;
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(600);;) {
+    CH_ASSIGN(now, wait_status(*g, id, {"active", "killed", "deleted", "deactivated", "queued"}, std::chrono::seconds(600)));
+    img = now;
+    if (!img || !interop || str(*img, "status") != "queued" || std::chrono::steady_clock::now() > deadline) break;
+    // queued: the task has not started yet, or failed (Glance puts the
+    // image back to queued); it is over when none of the image's tasks is
+    // still pending or processing (ours was made before the POST answered).
+    CH_ASSIGN(tasks, g->tasks(id));
+    bool running = false;
+    for (const json& t : tasks)
+      running |= t.is_object() && (str(t, "status") == "pending" || str(t, "status") == "processing");
+    if (!running) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  if (!img) return Error{"image " + id + " in " + region + " disappeared while its data was sent"};
   std::string st = str(*img, "status");
   if (st != "active") {
-    if (!up.ok()) return up.error().wrap("uploading " + c.path);
-    return Error{"image " + id + " in " + region + " is " + st + " after the upload, not active"};
+    if (!interop && !sent.ok()) return sent.error().wrap("uploading " + c.path);
+    std::string why = "image " + id + " in " + region + " is " + st + " after the " +
+                      (interop ? c.import_method + " import" : "upload") + ", not active";
+    if (interop) {
+      // The reason is in the import task's message; the stores that failed
+      // in os_glance_failed_import.
+      if (std::string failed = str(*img, "os_glance_failed_import"); !failed.empty())
+        why += " (import failed for store(s) " + failed + ")";
+      // The newest failed task is this run's.
+      auto tasks = g->tasks(id);
+      const json* last = nullptr;
+      if (tasks.ok())
+        for (const json& t : *tasks)
+          if (t.is_object() && str(t, "status") == "failure" &&
+              (!last || str(t, "created_at") > str(*last, "created_at")))
+            last = &t;
+      if (last) {
+        std::string msg = str(*last, "message");
+        std::replace(msg.begin(), msg.end(), '\n', ' ');
+        msg = glance_limit_text(msg);
+        why += ": task " + str(*last, "id") + ": " + (msg.empty() ? "failed (no message)" : msg);
+      }
+    }
+    return Error{why};
   }
   std::string bad = digest_mismatch(*img, digests);
   if (!bad.empty()) return Error{"image " + id + " in " + region + ": " + bad};

@@ -5,7 +5,10 @@
 #pragma once
 
 #include <map>
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,11 +28,38 @@ struct OpenStackSession {
   RetryPolicy policy;
   KeystoneToken token;
   std::map<std::string, std::unique_ptr<GlanceClient>> glance;  // by region
+  std::mutex glance_mu;                                          // region workers share the map
 
   // The Glance of REGION from the catalog; an error names the regions the
-  // catalog has.
+  // catalog has. Thread-safe.
   Result<GlanceClient*> glance_in(const std::string& region);
+  // Every region of REGIONS has an image endpoint; else one line naming the
+  // first that has none and the regions the catalog has.
+  Status check_regions(const std::vector<std::string>& regions);
 };
+
+// META as the region workers share it: every read and write under one lock,
+// and every write saved (checkpoint) before the worker goes on, so a kill
+// never loses a recorded id and two workers never save at once.
+class MetaRecorder {
+ public:
+  MetaRecorder(ImageMetadata& meta, const CloudStepOptions& opts) : meta_(meta), opts_(opts) {}
+  std::optional<std::string> import_id(const std::string& region);
+  Status set_import_id(const std::string& region, const std::string& id);
+  Status remove_import_id(const std::string& region);
+  Status set_artifact(const std::string& region, const std::string& id);
+
+ private:
+  ImageMetadata& meta_;
+  const CloudStepOptions& opts_;
+  std::mutex mu_;
+};
+
+// Runs FN(0..N-1) on up to MAX_WORKERS threads and waits for all of them.
+void run_parallel(size_t n, size_t max_workers, const std::function<void(size_t)>& fn);
+// Regions are worked on this many at a time: each is an upload stream to
+// its own Glance; more would only split the uplink further.
+constexpr size_t kOpenStackRegionWorkers = 4;
 
 // The credentials from the process environment and working directory
 // (no I/O beyond reading clouds.yaml): for validation and dry runs.
@@ -51,11 +81,18 @@ struct LocalDigests {
 Result<LocalDigests> local_digests(const ImageMetadata& meta, const OpenStackImageConfig& c);
 
 // Makes sure REGION holds an active image of C (recorded in
-// operations.import.REGION, checkpointed before it is created), uploading
-// the file when needed and checking Glance's digests; returns its id.
-// META updates are serialised by the caller (one region at a time).
+// operations.import.REGION, checkpointed before it is created), sending
+// the data when needed (c.import_method: PUT .../file, glance-direct, or
+// web-download) and checking Glance's digests; returns its id. The tags
+// are those the image was created with (publish converges them). Safe to
+// run for several regions at once; PROGRESS (may be null) only gets bytes
+// added, its owner starts it.
 Result<std::string> ensure_region_image(OpenStackSession& s, const OpenStackImageConfig& c,
                                         const LocalDigests& digests, const std::string& region,
-                                        ImageMetadata& meta, const CloudStepOptions& opts);
+                                        MetaRecorder& rec, const CloudStepOptions& opts, Progress* progress);
+
+// Adds the tags of WANTED image IMG lacks and removes the others; a summary
+// ("+2 tags, -1 tag") or "" when nothing changed.
+Result<std::string> converge_tags(GlanceClient& g, const nlohmann::json& img, const std::vector<std::string>& wanted);
 
 }  // namespace ch

@@ -164,12 +164,22 @@ TEST(OpenStackKeystone, ErrorLines) {
   r.request_id = "req-1";
   r.body = R"({"message": "Image ID x already exists!<br /><br />\n\n\n", "code": "409 Conflict", "title": "Conflict"})";
   Error e = openstack_error("Glance POST http://g/v2/images (R1)", r);
-  EXPECT_EQ(e.message, "Glance POST http://g/v2/images (R1): HTTP 409 Conflict: Image ID x already exists!<br /><br /> (request id req-1)");
+  EXPECT_EQ(e.message, "Glance POST http://g/v2/images (R1): HTTP 409 Conflict: Image ID x already exists! (request id req-1)");
   EXPECT_EQ(e.http_status, 409);
   r.status = 401;
   r.body = R"({"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}})";
   EXPECT_EQ(openstack_error("Keystone POST u", r).message,
             "Keystone POST u: HTTP 401 Unauthorized: The request you have made requires authentication. (request id req-1)");
+  // Glance's quota refusal (text/plain): its boilerplate dropped, the limit kept.
+  r.status = 413;
+  r.body = "413 Request Entity Too Large\n\nThe request returned a 413 Request Entity Too Large. This generally means "
+           "that rate limiting or a quota threshold was breached.\n\nThe response body:\nProject "
+           "e3df47c470d84ff1bedd069002b1a094 is over a limit for [Resource image_count_total is over limit of 0 due to "
+           "current usage 0 and delta 1]\n\n   ";
+  EXPECT_EQ(openstack_error("Glance POST u", r).message,
+            "Glance POST u: HTTP 413 Request Entity Too Large: Project e3df47c470d84ff1bedd069002b1a094 is over a limit "
+            "for [Resource image_count_total is over limit of 0 due to current usage 0 and delta 1] (request id req-1)");
+  EXPECT_EQ(glance_limit_text("Image too big"), "Image too big");
 }
 
 }  // namespace

@@ -16,6 +16,16 @@ DIR, no systemd, no message queue:
   base+2  glance-api, catalog region RegionTwo (its own database and store)
   base+3  tests/aws/fault_proxy.py in front of RegionOne's Glance, in the
           catalog as region RegionFault                CLOUD_HELPER_OS_FAULT_URL
+  base+4  (unused: a web-download source would go here, but Debian's Glance
+          refuses loopback sources whatever import_filtering_opts say)
+
+  base+5  glance-api, catalog region RegionQuota, enforcing Keystone unified
+          limits (use_keystone_limits; oslo.limit reads the image service's
+          registered limits for RegionQuota, generous defaults): a test sets
+          a project limit on the project "quota" (or "quota-direct", one
+          project per test) through Keystone's /v3/limits to make Glance
+          refuse an image, and lifts it again without a restart (Glance asks
+          Keystone on every check).
 
 The catalog has public and internal image endpoints per region. `start`
 makes the databases (keystone-manage db_sync, fernet_setup,
@@ -54,8 +64,18 @@ SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's: the OpenStack modules live there
 ADMIN_PASSWORD = "cloud-helper-admin-password"
 APP_CRED_NAME = "cloud-helper-tests"
 APP_CRED_SECRET = "cloud-helper-app-cred-secret"
-REGIONS = [("RegionOne", 1), ("RegionTwo", 2)]
+# (region, port offset); RegionQuota is the one Glance with unified limits
+# on: enforcing them costs Glance five Keystone requests per check, which
+# the other regions' tests need not pay.
+REGIONS = [("RegionOne", 1), ("RegionTwo", 2), ("RegionQuota", 5)]
+QUOTA_REGION = "RegionQuota"
 FAULT_REGION = "RegionFault"
+# Bumped whenever what build_cache makes changes: older caches are remade.
+CACHE_VERSION = 4
+# Glance's four unified-limit resources (glance/quota/keystone.py) and the
+# registered defaults: far above what the tests use.
+REGISTERED_LIMITS = {"image_size_total": 100000, "image_stage_total": 100000, "image_count_total": 10000,
+                     "image_count_uploading": 1000}
 
 
 def url(port: int) -> str:
@@ -85,7 +105,19 @@ driver = sql
 """
 
 
-def glance_conf(d: str, data: str, region: str, port: int, keystone_port: int) -> str:
+def glance_conf(d: str, data: str, region: str, port: int, keystone_port: int, endpoint_id: str = "") -> str:
+    # Unified limits only once Keystone knows the endpoint (not for db_sync).
+    limits = f"""use_keystone_limits = true
+[oslo_limit]
+endpoint_id = {endpoint_id}
+auth_url = {url(keystone_port)}
+auth_type = password
+username = admin
+password = {ADMIN_PASSWORD}
+user_domain_name = Default
+# System scope: a project-scoped token lists only its own project's limits.
+system_scope = all
+""" if endpoint_id else ""
     return f"""[DEFAULT]
 bind_host = {HOST}
 bind_port = {port}
@@ -93,7 +125,8 @@ workers = 0
 debug = false
 use_stderr = true
 node_staging_uri = file://{d}/staging-{region}
-[database]
+enabled_import_methods = [glance-direct,web-download]
+{limits}[database]
 connection = sqlite:///{data}/glance-{region}.db
 [glance_store]
 stores = file
@@ -343,17 +376,30 @@ def configure_keystone(port: int, base: int) -> dict:
     admin_project = doc["token"]["project"]["id"]
     _, svc, _ = api("POST", port, "/v3/services", token, {"service": {"type": "image", "name": "glance"}})
     sid = svc["service"]["id"]
+    endpoints = {}
     for region, off in REGIONS + [(FAULT_REGION, 3)]:
         if region != "RegionOne":
             api("POST", port, "/v3/regions", token, {"region": {"id": region}})
         for interface in ("public", "internal"):
-            api("POST", port, "/v3/endpoints", token, {"endpoint": {
+            _, ep, _ = api("POST", port, "/v3/endpoints", token, {"endpoint": {
                 "service_id": sid, "interface": interface, "region_id": region, "url": url(base + off)}})
+            if interface == "public":
+                endpoints[region] = ep["endpoint"]["id"]
+    api("POST", port, "/v3/registered_limits", token, {"registered_limits": [
+        {"service_id": sid, "region_id": region, "resource_name": name, "default_limit": limit}
+        for name, limit in REGISTERED_LIMITS.items() for region in [QUOTA_REGION]]})
+    _, roles, _ = api("GET", port, "/v3/roles?name=admin", token)
+    quota = {}
+    for name in ("quota", "quota-direct"):
+        _, p, _ = api("POST", port, "/v3/projects", token, {"project": {"name": name, "domain_id": "default"}})
+        quota[name] = p["project"]["id"]
+        api("PUT", port, f"/v3/projects/{quota[name]}/users/{user_id}/roles/{roles['roles'][0]['id']}", token)
     _, proj, _ = api("POST", port, "/v3/projects", token, {"project": {"name": "partner", "domain_id": "default"}})
     _, cred, _ = api("POST", port, f"/v3/users/{user_id}/application_credentials", token, {
         "application_credential": {"name": APP_CRED_NAME, "secret": APP_CRED_SECRET}})
     return {"partner": proj["project"]["id"], "app_cred_id": cred["application_credential"]["id"],
-            "admin_project": admin_project, "user_id": user_id}
+            "admin_project": admin_project, "user_id": user_id, "endpoints": endpoints, "image_service": sid,
+            "quota_project": quota["quota"], "quota_direct_project": quota["quota-direct"]}
 
 
 def env_lines(base: int, ids: dict) -> str:
@@ -363,7 +409,10 @@ def env_lines(base: int, ids: dict) -> str:
             f"CLOUD_HELPER_OS_APP_CRED_SECRET={APP_CRED_SECRET}\n"
             f"CLOUD_HELPER_OS_PARTNER_PROJECT={ids.get('partner', '')}\n"
             f"CLOUD_HELPER_OS_ADMIN_PROJECT={ids.get('admin_project', '')}\n"
-            f"CLOUD_HELPER_OS_FAULT_URL={url(base + 3)}\n")
+            f"CLOUD_HELPER_OS_FAULT_URL={url(base + 3)}\n"
+            f"CLOUD_HELPER_OS_QUOTA_PROJECT={ids.get('quota_project', '')}\n"
+            f"CLOUD_HELPER_OS_IMAGE_SERVICE={ids.get('image_service', '')}\n"
+            f"CLOUD_HELPER_OS_QUOTA_DIRECT_PROJECT={ids.get('quota_direct_project', '')}\n")
 
 
 def start(d: str, base: int) -> int:
@@ -390,7 +439,10 @@ def start(d: str, base: int) -> int:
         return 1
     with open(os.path.join(d, "ports.json"), "w") as f:
         json.dump({"base": base}, f)
-    cache = os.path.join(d, f"cache-{base}")
+    cache = os.path.join(d, f"cache-v{CACHE_VERSION}-{base}")
+    for name in os.listdir(d):  # caches of older versions or other ports
+        if name.startswith("cache-") and os.path.join(d, name) != cache and not name.endswith(".tmp"):
+            shutil.rmtree(os.path.join(d, name), ignore_errors=True)
     data = os.path.join(d, "data")
     try:
         if not os.path.exists(os.path.join(cache, "keystone.db")):
@@ -407,8 +459,10 @@ def start(d: str, base: int) -> int:
             f.write(keystone_conf(d, data))
         for region, off in REGIONS:
             os.makedirs(os.path.join(d, "images-" + region), exist_ok=True)
+            os.makedirs(os.path.join(d, "staging-" + region), exist_ok=True)
             with open(os.path.join(d, f"glance-{region}.conf"), "w") as f:
-                f.write(glance_conf(d, data, region, base + off, base))
+                f.write(glance_conf(d, data, region, base + off, base,
+                                    ids["endpoints"][region] if region == QUOTA_REGION else ""))
     except (OSError, RuntimeError, ValueError) as e:
         print(f"openstack services: start failed while making the databases: {e}", file=sys.stderr)
         return 1
@@ -455,7 +509,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description="Keystone and Glance for the tests (see tests/openstack/README.md)")
     ap.add_argument("action", choices=["start", "stop", "status"])
     ap.add_argument("--dir", required=True, help="state directory: pid files, logs, env, databases, image stores")
-    ap.add_argument("--port-base", type=int, default=DEFAULT_BASE, help="first of four consecutive ports")
+    ap.add_argument("--port-base", type=int, default=DEFAULT_BASE, help="first of six consecutive ports")
     args = ap.parse_args()
     d = os.path.abspath(args.dir)
     if args.action == "start":

@@ -1,10 +1,10 @@
-# The OpenStack services (Debian's Keystone and two glance-api, plus the
-# fault proxy; tests/openstack/README.md): fixture "openstack", four
-# loopback ports from CLOUD_HELPER_OPENSTACK_PORT_BASE. The databases are
+# The OpenStack services (Debian's Keystone and three glance-api, plus the
+# fault proxy; tests/openstack/README.md): fixture "openstack", six
+# loopback ports from CLOUD_HELPER_OPENSTACK_PORT_BASE (base+4 unused). The databases are
 # made once per port base and kept in the fixture directory, so only the
 # first start of a build tree pays for keystone-manage and glance-manage.
 set(CLOUD_HELPER_OPENSTACK_PORT_BASE 47600 CACHE STRING
-    "First of the four loopback ports of the OpenStack test services (Keystone, Glance x2, fault proxy)")
+    "First of the six loopback ports of the OpenStack test services (Keystone, Glance x3, fault proxy; base+4 unused)")
 set(openstack_dir ${CMAKE_BINARY_DIR}/openstack-services)
 add_test(NAME openstack_emulators_start
   COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/openstack/emulators.py start --dir ${openstack_dir}
