@@ -73,7 +73,6 @@ import hashlib
 import hmac
 import json
 import os
-import random
 import re
 import secrets
 import sys
@@ -82,10 +81,13 @@ import time
 from collections import Counter
 from datetime import datetime, timezone
 from email.utils import formatdate, parsedate_to_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from fake_common import FakeHandler, FaultRules, listen, serve  # noqa: E402
 
 KEYS = {  # AccessKey id -> (secret, required security token or None)
     "TEST_AK_ID": ("TEST_AK_SECRET", None),
@@ -100,7 +102,6 @@ V1_SUBRESOURCES = {"acl", "append", "bucketInfo", "cname", "comp", "cors", "dele
 MIN_PART = 100 * 1024
 GIB = 1 << 30
 SKEW = 15 * 60
-FAULT_KINDS = ("drop", "drop_after", "status500", "status503", "throttle")
 
 # CRC-64/XZ table (ECMA-182 polynomial, reflected).
 _POLY = 0xC96C5795D7870F42
@@ -134,37 +135,6 @@ class Fail(Exception):
         self.status, self.code, self.message, self.extra = status, code, message, extra or {}
 
 
-class FaultRule:
-    def __init__(self, doc: dict):
-        unknown = set(doc) - set(FAULT_KINDS) - {"seed", "match", "sequence", "max_faults"}
-        if unknown:
-            raise ValueError(f"unknown fault keys {sorted(unknown)}")
-        self.shares = {k: float(doc.get(k, 0)) for k in FAULT_KINDS}
-        if sum(self.shares.values()) > 1.0 + 1e-9:
-            raise ValueError("fault shares must sum to at most 1")
-        self.match = re.compile(doc.get("match", ""))
-        self.sequence = list(doc.get("sequence", []))
-        self.max_faults = doc.get("max_faults")
-        self.rng = random.Random(doc.get("seed", 1))
-        self.injected = 0
-
-    def choose(self) -> str:
-        if self.max_faults is not None and self.injected >= self.max_faults:
-            return "ok"
-        if self.sequence:
-            kind = self.sequence.pop(0)
-        else:
-            r, kind = self.rng.random(), "ok"
-            for k in FAULT_KINDS:
-                if r < self.shares[k]:
-                    kind = k
-                    break
-                r -= self.shares[k]
-        if kind != "ok":
-            self.injected += 1
-        return kind
-
-
 class State:
     def __init__(self, args):
         self.lock = threading.RLock()
@@ -175,7 +145,7 @@ class State:
         self.images: dict[str, dict] = {}       # image id -> image
         self.tokens: dict[str, str] = {}        # ClientToken -> image id
         self.nonces: set[str] = set()
-        self.rules: dict[str, FaultRule] = {}
+        self.rules = FaultRules()
         self.stats: Counter = Counter()
         self.state_dir = args.state_dir
 
@@ -186,8 +156,7 @@ class State:
 
     def fault(self, label: str) -> str:
         with self.lock:
-            rule = next((r for r in self.rules.values() if r.match.search(label)), None)
-            kind = rule.choose() if rule else "ok"
+            kind = self.rules.pick(label)
             if kind != "ok":
                 self.stats["fault " + kind] += 1
             return kind
@@ -215,16 +184,10 @@ def qcow2_virtual_size(data: bytes) -> int | None:
     return None
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(FakeHandler):
+    """Answers are written with reply() (an object's HEAD by hand): the service functions
+    below send OSS's XML and ECS's JSON themselves."""
     server_version = "AliyunOSS"
-
-    def log_message(self, fmt, *args):  # quiet
-        pass
-
-    def body(self) -> bytes:
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n else b""
 
     def reply(self, status: int, body: bytes = b"", headers: list | None = None, head: bool = False) -> None:
         self.send_response(status)
@@ -236,38 +199,18 @@ class Handler(BaseHTTPRequestHandler):
         if body and not head and self.command != "HEAD":
             self.wfile.write(body)
 
-    def drop(self) -> None:
-        self.close_connection = True
-        try:
-            self.connection.shutdown(2)
-        except OSError:
-            pass
-
-    def do_GET(self):
-        self.dispatch()
-
-    def do_HEAD(self):
-        self.dispatch()
-
-    def do_PUT(self):
-        self.dispatch()
-
-    def do_POST(self):
-        self.dispatch()
-
-    def do_DELETE(self):
-        self.dispatch()
-
-    def dispatch(self):
+    def _handle(self):
         st: State = self.server.state
-        data = self.body()
+        data = self.read_body()
         parts = urlsplit(self.path)
         if parts.path.startswith("/_fake/"):
             return self.control(st, parts.path, parts.query, data)
         try:
             self.server.service(self, st, parts, data)
-        except BrokenPipeError:
-            pass
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 
     # --- test control -----------------------------------------------------------------------------
     def control(self, st: State, path: str, query: str, data: bytes):
@@ -299,15 +242,10 @@ class Handler(BaseHTTPRequestHandler):
                 st.config.update(doc)
                 out = st.config
             elif path == "/_fake/faults":
-                name = q.get("rule", "default")
-                if self.command == "DELETE":
-                    st.rules.pop(name, None)
-                elif self.command == "POST":
-                    try:
-                        st.rules[name] = FaultRule(doc)
-                    except (ValueError, re.error) as e:
-                        return self.reply(400, json.dumps({"error": str(e)}).encode())
-                out = {"rules": sorted(st.rules)}
+                try:
+                    out = st.rules.control(self.command, query, data)
+                except (ValueError, re.error) as e:  # a bad rule
+                    return self.reply(400, json.dumps({"error": str(e)}).encode())
             else:
                 return self.reply(404, b'{"error":"unknown control path"}')
         self.reply(200, json.dumps(out).encode(), [("Content-Type", "application/json")])
@@ -883,16 +821,6 @@ def ecs_action(st: State, action: str, p: dict) -> dict:
     raise Fail(404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method.")
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, addr, state, service):
-        super().__init__(addr, Handler)
-        self.state = state
-        self.service = service
-
-
 def oss_entry(h, st, parts, data):
     try:
         oss_service(h, st, parts, data)
@@ -912,16 +840,9 @@ def main() -> int:
     if args.state_dir:
         os.makedirs(args.state_dir, exist_ok=True)
     st = State(args)
-    servers = [Server((args.host, args.oss_port), st, oss_entry), Server((args.host, args.ecs_port), st, ecs_service)]
-    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
-    for t in threads:
-        t.start()
-    print(f"fake alicloud: OSS on {args.host}:{args.oss_port}, ECS on {args.host}:{args.ecs_port}", flush=True)
-    try:
-        for t in threads:
-            t.join()
-    except KeyboardInterrupt:
-        pass
+    servers = [listen(args.host, args.oss_port, Handler, state=st, service=oss_entry),
+               listen(args.host, args.ecs_port, Handler, state=st, service=ecs_service)]
+    serve(servers, f"fake alicloud: OSS on {args.host}:{args.oss_port}, ECS on {args.host}:{args.ecs_port}")
     return 0
 
 

@@ -108,21 +108,19 @@ import http.client
 import json
 import math
 import os
-import random
 import re
 import secrets
-import socket
 import sys
-import threading
 import time
-import traceback
 import uuid
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from fake_common import FakeApp, FakeHandler, Reply, listen, serve  # noqa: E402
 
 DEFAULT_TENANT = "00000000-0000-0000-0000-0000000000aa"
 DEFAULT_CLIENT_ID = "00000000-0000-0000-0000-0000000000cc"
@@ -198,13 +196,6 @@ class EntraError(Exception):
         self.status, self.error, self.aadsts, self.text = status, error, aadsts, text
 
 
-@dataclass
-class Reply:
-    status: int
-    body: object = None            # dict/list -> JSON, bytes as is, None -> empty
-    headers: list = field(default_factory=list)
-
-
 def bad_param(message: str, target: str | None = None) -> ArmError:
     return ArmError(400, "InvalidParameter", message, target)
 
@@ -254,48 +245,6 @@ def blob_request(method: str, url: str, account: str, key: str, headers: dict | 
         return r.status, {k.lower(): v for k, v in r.getheaders()}, data
     finally:
         conn.close()
-
-
-# --- fault rules (tests/aws/fault_proxy.py semantics) ---------------------------
-
-FAULT_KINDS = ("drop", "drop_after", "status500", "status503", "throttle")
-
-
-class FaultRule:
-    def __init__(self, doc: dict):
-        unknown = set(doc) - set(FAULT_KINDS) - {"seed", "match", "sequence", "max_faults"}
-        if unknown:
-            raise ValueError(f"unknown fault keys {sorted(unknown)}")
-        self.shares = {k: float(doc.get(k, 0)) for k in FAULT_KINDS}
-        if any(v < 0 for v in self.shares.values()) or sum(self.shares.values()) > 1.0 + 1e-9:
-            raise ValueError("fault shares must be >= 0 and sum to at most 1")
-        self.match = re.compile(doc.get("match", ""))
-        self.sequence = list(doc.get("sequence", []))
-        bad = [s for s in self.sequence if s not in FAULT_KINDS and s != "ok"]
-        if bad:
-            raise ValueError(f"unknown sequence entries {bad}; use {list(FAULT_KINDS)} or 'ok'")
-        self.max_faults = doc.get("max_faults")
-        self.rng = random.Random(doc.get("seed", 1))
-        self.injected = 0
-        self.faults: Counter = Counter()
-        self.doc = doc
-
-    def choose(self) -> str:
-        if self.max_faults is not None and self.injected >= self.max_faults:
-            return "ok"
-        if self.sequence:
-            kind = self.sequence.pop(0)
-        else:
-            r, kind = self.rng.random(), "ok"
-            for k in FAULT_KINDS:
-                if r < self.shares[k]:
-                    kind = k
-                    break
-                r -= self.shares[k]
-        if kind != "ok":
-            self.injected += 1
-            self.faults[kind] += 1
-        return kind
 
 
 # --- state ----------------------------------------------------------------------
@@ -373,84 +322,59 @@ def route(path: str) -> tuple[str, list[str]]:
     return "unknown", segs
 
 
-class FakeArm:
+class FakeArm(FakeApp):
     def __init__(self, args):
+        super().__init__()
         self.tenant = args.tenant
         self.clients = {args.client_id.lower(): args.client_secret}
         self.blob_endpoint = args.blob_endpoint.rstrip("/")
         self.account_key = args.account_key
         self.state_dir = args.state_dir
-        self.lock = threading.RLock()
         self.config = {"lro_seconds": args.lro_seconds, "page_size": 2, "token_seconds": 3599, "lro_fail": []}
         self.res: dict[str, Entry] = {}
         self.ops: dict[str, Operation] = {}
         self.tokens: dict[str, dict] = {}
         self.certs: dict[str, list] = {}       # client id -> [(sha1, sha256, public key, pem)]
         self.federated: list[dict] = []
-        self.rules: dict[str, FaultRule] = {}
-        self.reset_stats()
         if self.state_dir:
             os.makedirs(self.state_dir, exist_ok=True)
 
-    def reset_stats(self) -> None:
-        self.requests: Counter = Counter()
-        self.faults: Counter = Counter()
-        self.statuses: Counter = Counter()
-        for r in getattr(self, "rules", {}).values():
-            r.faults.clear()
+    # --- request entry (FakeApp hooks) -------------------------------------------
 
-    # --- request entry --------------------------------------------------------
-
-    def handle(self, h, method: str, raw_path: str, query: str, body: bytes) -> None:
-        rid = str(uuid.uuid4())
+    def base_headers(self, h, path: str) -> list:
+        h.request_id = rid = str(uuid.uuid4())
         base = [("x-ms-request-id", rid),
                 ("x-ms-correlation-request-id", h.headers.get("x-ms-correlation-request-id") or rid)]
         if h.headers.get("x-ms-client-request-id"):
             base.append(("x-ms-client-request-id", h.headers["x-ms-client-request-id"]))
-        path = raw_path
-        if path.startswith("/_fake/"):
-            reply = self.control(method, path, query, body)
-            h.send_reply(reply, base)
-            return
-        kind, caps = route(path)
-        label = f"{method} {path}"
-        with self.lock:
-            rule = next((r for r in self.rules.values() if r.match.search(label)), None)
-            fault = rule.choose() if rule else "ok"
-            self.requests[f"{method} {kind}"] += 1
-            if fault != "ok":
-                self.faults[fault] += 1
-        if fault == "drop":
-            self.log(method, path, "drop", kind)
-            h.drop()
-            return
-        if fault in ("status500", "status503", "throttle"):
-            reply = self.fault_reply(fault, caps)
-        else:
-            try:
-                reply = self.dispatch(h, method, path, query, body, kind, caps)
-            except ArmError as e:
-                err = {"code": e.code, "message": e.message}
-                if e.target:
-                    err["target"] = e.target
-                reply = Reply(e.status, {"error": err}, e.headers)
-            except EntraError as e:
-                reply = self.entra_error(e, rid)
-        with self.lock:
-            self.statuses[str(reply.status)] += 1
-        self.log(method, path, reply.status if fault != "drop_after" else f"{reply.status}+drop", kind)
-        if fault == "drop_after":
-            h.drop()
-            return
-        h.send_reply(reply, base)
+        return base
 
-    def log(self, method, path, status, kind) -> None:
+    def request_kind(self, method: str, path: str) -> str:
+        return f"{method} {route(path)[0]}"
+
+    def answer(self, h, method: str, path: str, query: str, body: bytes) -> Reply:
+        kind, caps = route(path)
+        try:
+            return self.dispatch(h, method, path, query, body, kind, caps)
+        except ArmError as e:
+            err = {"code": e.code, "message": e.message}
+            if e.target:
+                err["target"] = e.target
+            return Reply(e.status, {"error": err}, e.headers)
+        except EntraError as e:
+            return self.entra_error(e, h.request_id)
+
+    def bug_reply(self, e: Exception) -> Reply:
+        return Reply(500, {"error": {"code": "FakeArmBug", "message": f"{type(e).__name__}: {e}"}},
+                     [("x-ms-request-id", str(uuid.uuid4())), ("x-ms-correlation-request-id", str(uuid.uuid4()))])
+
+    def log(self, method, path, query, status, kind) -> None:
         if not self.state_dir:
             return
         with self.lock, open(os.path.join(self.state_dir, "requests.log"), "a") as f:
             f.write(f"{now_iso()} {method} {path} {status} {kind}\n")
 
-    def fault_reply(self, fault: str, caps: list) -> Reply:
+    def fault_reply(self, fault: str, path: str) -> Reply:
         if fault == "throttle":
             return Reply(429, {"error": {"code": "TooManyRequests", "message":
                          "The request is being throttled as the limit has been reached for operation type - "
@@ -462,6 +386,7 @@ class FakeArm:
             return Reply(503, {"error": {"code": "ServiceUnavailable", "message":
                                "The server is currently unable to handle the request. Please retry."}},
                          [("Retry-After", "1")])
+        caps = route(path)[1]
         sub = caps[0] if caps else ""
         return Reply(500, {"error": {"code": "InternalServerError", "message":
                      f"Encountered internal server error. Diagnostic information: timestamp '{now_iso()}', "
@@ -1684,14 +1609,12 @@ class FakeArm:
         os.replace(tmp, os.path.join(self.state_dir, "state.json"))
 
     def control(self, method, path, query, body) -> Reply:
-        q = dict(parse_qsl(query))
         try:
+            if path in ("/_fake/faults", "/_fake/reset"):
+                return super().control(method, path, query, body)
             doc = json.loads(body or b"{}") if method in ("POST", "PUT") else {}
-        except ValueError as e:
-            return Reply(400, {"error": {"code": "BadControlRequest", "message": f"bad JSON: {e}"}})
-        try:
-            return self.control_doc(method, path, q, doc)
-        except (ValueError, TypeError, KeyError, re.error) as e:
+            return self.control_doc(method, path, dict(parse_qsl(query)), doc)
+        except (ValueError, TypeError, KeyError, re.error) as e:  # bad JSON too (a ValueError)
             return Reply(400, {"error": {"code": "BadControlRequest", "message": f"{type(e).__name__}: {e}"}})
 
     def control_doc(self, method, path, q, doc) -> Reply:
@@ -1707,16 +1630,6 @@ class FakeArm:
                         re.compile(f.get("match", ""))
                     self.config.update(doc)
                 return Reply(200, self.config)
-        if path == "/_fake/faults":
-            name = q.get("rule", "default")
-            with self.lock:
-                if method == "POST":
-                    rule = FaultRule(doc)
-                    self.rules.pop(name, None)
-                    self.rules[name] = rule
-                elif method == "DELETE":
-                    self.rules.pop(name, None)
-                return Reply(200, {"rules": {n: r.doc for n, r in self.rules.items()}})
         if path == "/_fake/certificates" and method == "POST":
             from cryptography import x509
             from cryptography.hazmat.primitives.serialization import Encoding
@@ -1742,81 +1655,13 @@ class FakeArm:
         if path == "/_fake/stats":
             with self.lock:
                 return Reply(200, {"requests": dict(self.requests), "faults": dict(self.faults),
-                                   "faults_by_rule": {n: dict(r.faults) for n, r in self.rules.items()},
-                                   "statuses": dict(self.statuses)})
-        if path == "/_fake/reset" and method == "POST":
-            with self.lock:
-                self.reset_stats()
-            return Reply(200, {"ok": True})
+                                   "faults_by_rule": self.rules.by_rule(), "statuses": dict(self.statuses)})
         return Reply(404, {"error": {"code": "NotFound", "message": f"unknown control endpoint {method} {path}"}})
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(FakeHandler):
     server_version = "fake-arm"
-
-    def _read_body(self) -> bytes:
-        if "chunked" in (self.headers.get("Transfer-Encoding", "") or "").lower():
-            out = bytearray()
-            while True:
-                size = int(self.rfile.readline(65537).split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass  # trailers
-                    return bytes(out)
-                out += self.rfile.read(size)
-                self.rfile.readline(65537)
-        n = int(self.headers.get("Content-Length", "0") or "0")
-        return self.rfile.read(n) if n > 0 else b""
-
-    def _handle(self) -> None:
-        body = self._read_body()
-        raw = self.path
-        if raw.startswith("http://") or raw.startswith("https://"):
-            raw = urlsplit(raw)._replace(scheme="", netloc="").geturl()
-        path, _, query = raw.partition("?")
-        try:
-            self.server.app.handle(self, self.command, path, query, body)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-        except Exception as e:  # a fake bug: answer it plainly instead of hanging up
-            traceback.print_exc(file=sys.stderr)
-            self.send_reply(Reply(500, {"error": {"code": "FakeArmBug", "message": f"{type(e).__name__}: {e}"}}),
-                            [("x-ms-request-id", str(uuid.uuid4())), ("x-ms-correlation-request-id", str(uuid.uuid4()))])
-
-    do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = do_HEAD = _handle
-
-    def send_reply(self, reply: Reply, base: list) -> None:
-        if isinstance(reply.body, (bytes, bytearray)):
-            data, ctype = bytes(reply.body), "application/octet-stream"
-        elif reply.body is None:
-            data, ctype = b"", None
-        else:
-            data, ctype = (json.dumps(reply.body, indent=1) + "\n").encode(), "application/json; charset=utf-8"
-        self.send_response_only(reply.status)
-        for k, v in base + reply.headers:
-            self.send_header(k, v)
-        if ctype:
-            self.send_header("Content-Type", ctype)
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Date", formatdate(usegmt=True))
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-        self.wfile.flush()
-
-    def drop(self) -> None:
-        self.close_connection = True
-        try:
-            self.wfile.flush()
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    def log_message(self, fmt, *args) -> None:
-        if self.server.verbose:
-            sys.stderr.write("%s %s\n" % (self.log_date_time_string(), fmt % args))
+    extra_headers = [("Cache-Control", "no-cache")]
 
 
 def main() -> None:
@@ -1834,24 +1679,8 @@ def main() -> None:
     ap.add_argument("--lro-seconds", type=float, default=0.3)
     ap.add_argument("--verbose", action="store_true", help="log every request to stderr")
     args = ap.parse_args()
-
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-        allow_reuse_address = True
-        request_queue_size = 128
-
-    try:
-        server = Server((args.host, args.port), Handler)
-    except OSError as e:
-        raise SystemExit(f"cannot listen on {args.host}:{args.port}: {e.strerror}")
-    server.app = FakeArm(args)
-    server.verbose = args.verbose
-    sys.stderr.write(f"fake ARM listening on http://{args.host}:{args.port}\n")
-    sys.stderr.flush()
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    server = listen(args.host, args.port, Handler, app=FakeArm(args), verbose=args.verbose)
+    serve([server], f"fake ARM listening on http://{args.host}:{args.port}")
 
 
 if __name__ == "__main__":

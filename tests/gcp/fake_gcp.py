@@ -85,17 +85,16 @@ import os
 import random
 import re
 import secrets
-import socket
 import sys
 import tarfile
-import threading
 import time
-import traceback
 import uuid
 from collections import Counter
-from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from fake_common import FakeApp, FakeHandler, Reply, listen, serve  # noqa: E402
 
 CLIENT_ID = "fake-client-id"
 CLIENT_SECRET = "fake-client-secret"
@@ -109,7 +108,6 @@ FEATURES = {"UEFI_COMPATIBLE", "VIRTIO_SCSI_MULTIQUEUE", "GVNIC", "IDPF", "SEV_C
             "SEV_LIVE_MIGRATABLE", "SEV_LIVE_MIGRATABLE_V2", "TDX_CAPABLE", "SECURE_BOOT", "MULTI_IP_SUBNET",
             "WINDOWS", "SUSPEND_RESUME_COMPATIBLE"}
 NAME_RE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-FAULT_KINDS = ("drop", "drop_after", "status500", "status503", "throttle")
 # DigestInfo prefix of SHA-256 (RFC 8017 section 9.2, note 1).
 SHA256_PREFIX = bytes.fromhex("3031300d060960864801650304020105000420")
 
@@ -137,11 +135,6 @@ def rfc3339(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % int((t % 1) * 1000)
 
 
-class Reply:
-    def __init__(self, status: int, body=None, headers=None):
-        self.status, self.body, self.headers = status, body, list(headers or [])
-
-
 class GError(Exception):
     """A Google API error: {"error": {"code", "message", "errors": [{reason}], "status"}}."""
     STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
@@ -163,35 +156,8 @@ class OAuthError(Exception):
         self.status, self.error, self.description = status, error, description
 
 
-class FaultRule:
-    def __init__(self, doc: dict):
-        unknown = set(doc) - set(FAULT_KINDS) - {"seed", "match", "max_faults"}
-        if unknown:
-            raise ValueError(f"unknown fault keys {sorted(unknown)}")
-        self.shares = {k: float(doc.get(k, 0)) for k in FAULT_KINDS}
-        if sum(self.shares.values()) > 1.0 + 1e-9:
-            raise ValueError("fault shares must sum to at most 1")
-        self.match = re.compile(doc.get("match", ""))
-        self.max_faults = doc.get("max_faults")
-        self.rng = random.Random(doc.get("seed", 1))
-        self.injected = 0
-        self.doc = doc
-
-    def choose(self) -> str:
-        if self.max_faults is not None and self.injected >= self.max_faults:
-            return "ok"
-        r = self.rng.random()
-        for k in FAULT_KINDS:
-            if r < self.shares[k]:
-                self.injected += 1
-                return k
-            r -= self.shares[k]
-        return "ok"
-
-
-class FakeGcp:
+class FakeGcp(FakeApp):
     def __init__(self, args):
-        self.lock = threading.RLock()
         self.state_dir = args.state_dir
         self.op_seconds = args.op_seconds
         self.chunk_delay = 0.0
@@ -209,58 +175,37 @@ class FakeGcp:
         self.policies: dict[tuple[str, str], dict] = {}
         self.operations: dict[tuple[str, str], dict] = {}
         self.request_ids: dict[str, str] = {}
-        self.rules: dict[str, FaultRule] = {}
-        self.reset_stats()
+        super().__init__()
 
     def reset_stats(self) -> None:
-        self.requests: Counter = Counter()
-        self.faults: Counter = Counter()
-        self.statuses: Counter = Counter()
+        super().reset_stats()
         self.upload_bytes: Counter = Counter()  # bytes received per object (resumable PUTs)
 
-    # --- entry ----------------------------------------------------------------
+    # --- entry (FakeApp hooks) ----------------------------------------------------
 
-    def handle(self, h, method: str, path: str, query: str, body: bytes) -> None:
-        rid = uuid.uuid4().hex
-        if path.startswith("/_fake/"):
-            h.send_reply(self.control(method, path, query, body), [])
-            return
-        label = f"{method} {path}"
-        kind = self.kind(method, path)
-        with self.lock:
-            rule = next((r for r in self.rules.values() if r.match.search(label)), None)
-            fault = rule.choose() if rule else "ok"
-            self.requests[kind] += 1
-            if fault != "ok":
-                self.faults[fault] += 1
-        base = [("x-guploader-uploadid", rid)] if path.startswith(("/upload/", "/storage/")) else []
-        if fault == "drop":
-            self.log(method, path, query, "drop")
-            h.drop()
-            return
+    def base_headers(self, h, path: str) -> list:
+        return [("x-guploader-uploadid", uuid.uuid4().hex)] if path.startswith(("/upload/", "/storage/")) else []
+
+    def fault_reply(self, fault: str, path: str) -> Reply:
         if fault == "throttle":
-            reply = GError(429, "rateLimitExceeded", "Rate Limit Exceeded", [("Retry-After", "1")]).reply()
-        elif fault == "status503":
-            reply = GError(503, "backendError", "Backend Error").reply()
-        elif fault == "status500":
-            reply = GError(500, "internalError", "Internal Error").reply()
-        else:
-            try:
-                reply = self.dispatch(h, method, path, query, body)
-            except GError as e:
-                reply = e.reply()
-            except OAuthError as e:
-                reply = Reply(e.status, {"error": e.error, "error_description": e.description})
-        with self.lock:
-            self.statuses[str(reply.status)] += 1
-        self.log(method, path, query, f"{reply.status}{'+drop' if fault == 'drop_after' else ''}")
-        if fault == "drop_after":
-            h.drop()
-            return
-        h.send_reply(reply, base)
+            return GError(429, "rateLimitExceeded", "Rate Limit Exceeded", [("Retry-After", "1")]).reply()
+        if fault == "status503":
+            return GError(503, "backendError", "Backend Error").reply()
+        return GError(500, "internalError", "Internal Error").reply()
+
+    def answer(self, h, method: str, path: str, query: str, body: bytes) -> Reply:
+        try:
+            return self.dispatch(h, method, path, query, body)
+        except GError as e:
+            return e.reply()
+        except OAuthError as e:
+            return Reply(e.status, {"error": e.error, "error_description": e.description})
+
+    def bug_reply(self, e: Exception) -> Reply:
+        return GError(500, "fakeBug", f"{type(e).__name__}: {e}").reply()
 
     @staticmethod
-    def kind(method: str, path: str) -> str:
+    def request_kind(method: str, path: str) -> str:
         if path.startswith("/upload/"):
             return f"{method} upload"
         if path.startswith("/storage/"):
@@ -270,7 +215,7 @@ class FakeGcp:
             return f"{method} {m.group(1)}{m.group(3) or ''}"
         return f"{method} {path}"
 
-    def log(self, method: str, path: str, query: str, status: str) -> None:
+    def log(self, method: str, path: str, query: str, status: str, kind: str) -> None:
         if not self.state_dir:
             return
         # upload_id is a credential of its session: not logged whole.
@@ -694,10 +639,13 @@ class FakeGcp:
     # --- control -----------------------------------------------------------------
 
     def control(self, method: str, path: str, query: str, body: bytes) -> Reply:
+        if path in ("/_fake/health", "/_fake/reset", "/_fake/faults"):
+            try:
+                return super().control(method, path, query, body)
+            except (ValueError, re.error) as e:  # a bad rule or its JSON
+                return Reply(400, {"error": str(e)})
         q = {k: v[0] for k, v in parse_qs(query).items()}
         with self.lock:
-            if path == "/_fake/health":
-                return Reply(200, {"ok": True})
             if path == "/_fake/state":
                 self.advance()
                 return Reply(200, {
@@ -712,9 +660,6 @@ class FakeGcp:
             if path == "/_fake/stats":
                 return Reply(200, {"requests": dict(self.requests), "faults": dict(self.faults),
                                    "statuses": dict(self.statuses), "upload_bytes": dict(self.upload_bytes)})
-            if path == "/_fake/reset" and method == "POST":
-                self.reset_stats()
-                return Reply(200, {})
             if path == "/_fake/buckets" and method == "POST":
                 self.buckets.add(json.loads(body)["name"])
                 return Reply(200, {})
@@ -726,70 +671,12 @@ class FakeGcp:
                 self.op_seconds = float(doc.get("op_seconds", self.op_seconds))
                 self.chunk_delay = float(doc.get("chunk_delay", self.chunk_delay))
                 return Reply(200, {"op_seconds": self.op_seconds, "chunk_delay": self.chunk_delay})
-            if path == "/_fake/faults":
-                if method == "GET":
-                    return Reply(200, {n: r.doc for n, r in self.rules.items()})
-                name = q.get("rule", "default")
-                if method == "DELETE":
-                    self.rules.pop(name, None)
-                    return Reply(200, {})
-                try:
-                    self.rules[name] = FaultRule(json.loads(body or b"{}"))
-                except (ValueError, re.error) as e:
-                    return Reply(400, {"error": str(e)})
-                return Reply(200, {})
         return Reply(404, {"error": f"unknown control path {path}"})
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(FakeHandler):
     server_version = "fake-gcp"
-
-    def _read_body(self) -> bytes:
-        n = int(self.headers.get("Content-Length", "0") or "0")
-        return self.rfile.read(n) if n > 0 else b""
-
-    def _handle(self) -> None:
-        body = self._read_body()
-        path, _, query = self.path.partition("?")
-        try:
-            self.server.app.handle(self, self.command, path, query, body)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-        except Exception as e:  # a fake bug: answer it plainly instead of hanging up
-            traceback.print_exc(file=sys.stderr)
-            self.send_reply(GError(500, "fakeBug", f"{type(e).__name__}: {e}").reply(), [])
-
-    do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = _handle
-
-    def send_reply(self, reply: Reply, base: list) -> None:
-        if isinstance(reply.body, (bytes, bytearray)):
-            data, ctype = bytes(reply.body), "application/octet-stream" if reply.body else None
-        elif reply.body is None:
-            data, ctype = b"", None
-        else:
-            data, ctype = (json.dumps(reply.body, indent=1) + "\n").encode(), "application/json; charset=UTF-8"
-        self.send_response_only(reply.status, "Client Closed Request" if reply.status == 499 else None)
-        for k, v in base + reply.headers:
-            self.send_header(k, v)
-        if ctype:
-            self.send_header("Content-Type", ctype)
-        self.send_header("Date", formatdate(usegmt=True))
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-        self.wfile.flush()
-
-    def drop(self) -> None:
-        self.close_connection = True
-        try:
-            self.wfile.flush()
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    def log_message(self, fmt, *args) -> None:
-        pass
+    json_type = "application/json; charset=UTF-8"
 
 
 def main() -> None:
@@ -802,23 +689,8 @@ def main() -> None:
     ap.add_argument("--bucket", action="append", help="a bucket that exists from the start")
     ap.add_argument("--op-seconds", type=float, default=0.3)
     args = ap.parse_args()
-
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-        allow_reuse_address = True
-        request_queue_size = 128
-
-    try:
-        server = Server((args.host, args.port), Handler)
-    except OSError as e:
-        raise SystemExit(f"cannot listen on {args.host}:{args.port}: {e.strerror}")
-    server.app = FakeGcp(args)
-    sys.stderr.write(f"fake GCP listening on http://{args.host}:{args.port}\n")
-    sys.stderr.flush()
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    server = listen(args.host, args.port, Handler, app=FakeGcp(args))
+    serve([server], f"fake GCP listening on http://{args.host}:{args.port}")
 
 
 if __name__ == "__main__":
