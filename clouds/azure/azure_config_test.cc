@@ -115,13 +115,6 @@ TEST(AzureConfig, BadInputIsOneLine) {
   EXPECT_NE(none.message().find("AZURE_SUBSCRIPTION_ID"), std::string::npos);
 }
 
-TEST(AzureConfig, EndOfLife) {
-  EXPECT_EQ(*azure_end_of_life("2027-06-01"), "2027-06-01T23:59:00Z");
-  EXPECT_EQ(*azure_end_of_life("2027-06-01T12:00:00Z"), "2027-06-01T12:00:00Z");
-  EXPECT_EQ(*azure_end_of_life(""), "");
-  EXPECT_FALSE(azure_end_of_life("next year").ok());
-}
-
 TEST(AzureGallery, DefinitionBodyAndMismatch) {
   std::string bios = kBase;
   bios.replace(bios.find("firmware: uefi"), 14, "firmware: bios");
