@@ -20,6 +20,7 @@
 #include "clouds/operations.h"
 #include "metadata/image_metadata.h"
 #include "tests/test_aws_env.h"
+#include "tests/step_fixture.h"
 #include "tests/test_util.h"
 
 namespace ch::test {
@@ -29,23 +30,6 @@ using nlohmann::json;
 constexpr uint64_t kMiB = 1 << 20;
 constexpr char kCompartment[] = "ocid1.compartment.oc1..aaaaaaaafakecompartment";
 constexpr char kPassPhrase[] = "fake-oci-pass-phrase";
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string env_or(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
-
-struct StepRun {
-  int code = -1;
-  std::string out, err;
-};
 
 // Lines of stderr but the info line naming where the credentials came from.
 int lines(const std::string& s) {
@@ -60,35 +44,29 @@ int lines(const std::string& s) {
   return n;
 }
 
-class OciSteps : public ::testing::Test {
+class OciSteps : public ::testing::Test, protected StepFixture {
  protected:
   void SetUp() override {
     endpoint_ = env_or("CLOUD_HELPER_OCI_ENDPOINT");
     config_ = env_or("CLOUD_HELPER_OCI_CONFIG");
     if (endpoint_.empty() || config_.empty())
       GTEST_SKIP() << "CLOUD_HELPER_OCI_ENDPOINT / CLOUD_HELPER_OCI_CONFIG unset (run through ctest)";
-    ASSERT_EQ(mkdir(dir_.file("home").c_str(), 0700), 0);
     std::string h = digest_hex(dir_.path() + ::testing::UnitTest::GetInstance()->current_test_info()->name(), "sha256");
     name_ = "alpine-test-" + h.substr(0, 10);
     bucket_ = "bk-" + h.substr(0, 12);
     fake("POST", "/_fake/buckets", json{{"name", bucket_}}.dump());
   }
 
-  std::string command(const std::string& args, const std::string& extra_env) const {
-    const char* path = std::getenv("PATH");
-    return "cd " + shell_quote(dir_.path()) + " && exec env -i PATH=" + shell_quote(path ? path : "/usr/bin:/bin") +
-           " HOME=" + shell_quote(dir_.file("home")) + " OCI_CLI_CONFIG_FILE=" + shell_quote(config_) +
-           " OCI_OBJECTSTORAGE_ENDPOINT=" + shell_quote(endpoint_) + " OCI_IAAS_ENDPOINT=" + shell_quote(endpoint_) +
-           " CLOUD_HELPER_RETRY_SCALE=0.01 CLOUD_HELPER_POLL_SCALE=0.01 " + extra_env + " " +
-           shell_quote(CLOUD_HELPER_BINARY) + " --no-progress " + args;
+  std::string env_text(const std::string& extra_env) const {
+    return hermetic_env("OCI_CLI_CONFIG_FILE=" + shell_quote(config_) + " OCI_OBJECTSTORAGE_ENDPOINT=" +
+                        shell_quote(endpoint_) + " OCI_IAAS_ENDPOINT=" + shell_quote(endpoint_) +
+                        " CLOUD_HELPER_RETRY_SCALE=0.01 CLOUD_HELPER_POLL_SCALE=0.01 " + extra_env);
   }
-  StepRun run(const std::string& args, const std::string& extra_env = "") {
-    std::string out = dir_.file(".out"), err = dir_.file(".err");
-    StepRun r;
-    r.code = run_command(command(args, env_ + " " + extra_env) + " >" + shell_quote(out) + " 2>" + shell_quote(err)).exit_code;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
+  std::string command(const std::string& args, const std::string& extra_env) const {
+    return command_with(env_text(extra_env), args);
+  }
+  StepRun run(const std::string& args, const std::string& extra_env = "") const {
+    return run_with(env_text(env_ + " " + extra_env), args);
   }
 
   json fake(const std::string& method, const std::string& path, const std::string& body = "") {
@@ -119,14 +97,6 @@ class OciSteps : public ::testing::Test {
     return out;
   }
 
-  void write(const std::string& name, const std::string& text) {
-    std::ofstream(dir_.file(name), std::ios::binary) << text;
-  }
-  ImageMetadata meta(const std::string& yaml = "image.yaml") const {
-    auto m = ImageMetadata::load(dir_.file(yaml));
-    EXPECT_TRUE(m.ok()) << m.message();
-    return std::move(m).value();
-  }
 
   // A sparse raw disk, converted to qcow2 by the YAML convert step.
   void make_image(uint64_t size = 12 * kMiB, const std::string& extra = "", const std::string& oci_extra = "") {
@@ -234,7 +204,6 @@ class OciSteps : public ::testing::Test {
     for (auto& [id, par] : ps.items()) EXPECT_TRUE(par["deleted"].get<bool>()) << id;
   }
 
-  TempDir dir_;
   std::string endpoint_, config_, name_, bucket_, env_;
 };
 

@@ -25,25 +25,14 @@
 #include "clouds/operations.h"
 #include "metadata/image_metadata.h"
 #include "tests/test_aws_env.h"
+#include "tests/step_fixture.h"
 #include "tests/test_util.h"
 
 namespace ch::test::openstack_steps {
 
 using nlohmann::json;
 
-inline std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-struct StepRun {
-  int code = -1;
-  std::string out, err;
-};
-
-class OpenStackSteps : public ::testing::Test {
+class OpenStackSteps : public ::testing::Test, protected StepFixture {
  protected:
   void SetUp() override {
     const char* env_file = std::getenv("CLOUD_HELPER_OS_ENV_FILE");
@@ -52,7 +41,6 @@ class OpenStackSteps : public ::testing::Test {
     for (std::string line; std::getline(lines, line);)
       if (size_t eq = line.find('='); eq != std::string::npos) env_[line.substr(0, eq)] = line.substr(eq + 1);
     if (env_["CLOUD_HELPER_OS_AUTH_URL"].empty()) GTEST_SKIP() << env_file << " has no CLOUD_HELPER_OS_AUTH_URL";
-    ASSERT_EQ(mkdir(dir_.file("home").c_str(), 0700), 0);
     name_ = unique_name("os");
   }
 
@@ -68,27 +56,10 @@ class OpenStackSteps : public ::testing::Test {
 
   // Nothing inherited but PATH: no developer credentials leak in.
   std::string command(const std::string& args, const std::string& os_env) const {
-    const char* path = std::getenv("PATH");
-    return "cd " + shell_quote(dir_.path()) + " && exec env -i PATH=" + shell_quote(path ? path : "/usr/bin:/bin") +
-           " HOME=" + shell_quote(dir_.file("home")) + " CLOUD_HELPER_RETRY_SCALE=0.01 " + os_env + " " +
-           shell_quote(CLOUD_HELPER_BINARY) + " --no-progress " + args;
+    return command_with(hermetic_env("CLOUD_HELPER_RETRY_SCALE=0.01 " + os_env), args);
   }
-  StepRun run(const std::string& args, const std::string& os_env) {
-    std::string out = dir_.file(".out"), err = dir_.file(".err");
-    StepRun r;
-    r.code = run_command(command(args, os_env) + " >" + shell_quote(out) + " 2>" + shell_quote(err)).exit_code;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
-  }
-
-  void write(const std::string& name, const std::string& text) { std::ofstream(dir_.file(name), std::ios::binary) << text; }
-  std::string read(const std::string& name) const { return slurp(dir_.file(name)); }
-  std::string file(const std::string& name) const { return dir_.file(name); }
-  ImageMetadata meta(const std::string& yaml = "image.yaml") const {
-    auto m = ImageMetadata::load(dir_.file(yaml));
-    EXPECT_TRUE(m.ok()) << m.message();
-    return m.ok() ? std::move(m).value() : *ImageMetadata::parse("{}", dir_.file(yaml));
+  StepRun run(const std::string& args, const std::string& os_env) const {
+    return run_with(hermetic_env("CLOUD_HELPER_RETRY_SCALE=0.01 " + os_env), args);
   }
 
   // A sparse raw disk with data runs over SIZE bytes.
@@ -250,7 +221,6 @@ class OpenStackSteps : public ::testing::Test {
     return json::parse(r->body, nullptr, false);
   }
 
-  TempDir dir_;
   HttpClient client_;
   std::map<std::string, std::string> env_, glance_;
   std::string name_, token_;
