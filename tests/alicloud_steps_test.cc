@@ -268,6 +268,26 @@ TEST_F(AlicloudSteps, FaultsAreRetriedAndAFailedRegionIsPartial) {
   EXPECT_EQ(by_region[kOther].value("Status", ""), "Available");
 }
 
+// A region id ECS does not know: its CopyImage is refused in one line naming
+// the region and ECS's error code; the known region is still published, and
+// the YAML says which one is missing.
+TEST_F(AlicloudSteps, AnUnknownRegionIsOneLineAndTheOthersArePublished) {
+  make_disk(4 << 20, 11);
+  write("image.yaml", yaml(std::string("regions: [") + kHome + ", " + kOther + ", xx-nowhere-9]\n"));
+  steps({"convert", "upload", "import"});
+  StepRun pub = run("publish image.yaml");
+  EXPECT_EQ(pub.code, 3) << pub.err << pub.out;
+  size_t at = pub.err.find("xx-nowhere-9: failed");
+  ASSERT_NE(at, std::string::npos) << pub.err;
+  std::string line = pub.err.substr(at, pub.err.find('\n', at) - at);
+  EXPECT_NE(line.find("InvalidRegionId.NotFound"), std::string::npos) << line;
+  ImageMetadata m = meta();
+  EXPECT_TRUE(map_get(m, "artifacts", kOther));
+  EXPECT_FALSE(map_get(m, "artifacts", "xx-nowhere-9"));
+  EXPECT_FALSE(m.get_string("published"));
+  EXPECT_EQ(images_named().size(), 2u);
+}
+
 TEST_F(AlicloudSteps, WrongSecretIsOneClearLine) {
   make_disk(4 << 20, 2);
   write("image.yaml", yaml());
