@@ -21,6 +21,13 @@ PollOptions image_poll() {
 
 }  // namespace
 
+Result<std::string> oci_source_image_type(const ImageMetadata& meta) {
+  std::string format = meta.get_string("image_format").value_or("qcow2");
+  if (format != "qcow2" && format != "vmdk")
+    return Error{"OCI imports QCOW2 or VMDK images, not image_format '" + format + "'"};
+  return std::string(format == "qcow2" ? "QCOW2" : "VMDK");
+}
+
 Result<std::string> oci_find_image(OciClient& client, const std::string& iaas, const OciImageConfig& c) {
   std::string page;
   do {

@@ -16,6 +16,10 @@
 namespace ch {
 
 // An image of C.name in C.compartment_id that is (or is becoming) usable; "" : none.
+// CreateImage's sourceImageType for the image's image_format (QCOW2 or
+// VMDK); an error for a format OCI does not import.
+Result<std::string> oci_source_image_type(const ImageMetadata& meta);
+
 Result<std::string> oci_find_image(OciClient& client, const std::string& iaas, const OciImageConfig& c);
 // Waits until work request ID (making IMAGE_ID) succeeded; FAILED/CANCELED
 // is an error with the work request's first error.

@@ -44,10 +44,8 @@ Result<Plan> plan_import(const ImageMetadata& meta) {
   p.upload_url = *url;
   CH_ASSIGN(object, parse_oci_object_url(*url));
   p.object = object;
-  std::string format = meta.get_string("image_format").value_or("qcow2");
-  if (format != "qcow2" && format != "vmdk")
-    return Error{"OCI imports QCOW2 or VMDK images, not image_format '" + format + "'"};
-  p.source_type = format == "qcow2" ? "QCOW2" : "VMDK";
+  CH_ASSIGN(source_type, oci_source_image_type(meta));
+  p.source_type = source_type;
   return p;
 }
 

@@ -96,10 +96,8 @@ Result<PublishPlan> plan_publish(const ImageMetadata& meta) {
   if (!url) return Error{"publishing to other regions imports the uploaded object there: no upload_url (run upload)"};
   CH_ASSIGN(object, parse_oci_object_url(*url));
   p.object = object;
-  std::string format = meta.get_string("image_format").value_or("qcow2");
-  if (format != "qcow2" && format != "vmdk")
-    return Error{"OCI imports QCOW2 or VMDK images, not image_format '" + format + "'"};
-  p.source_type = format == "qcow2" ? "QCOW2" : "VMDK";
+  CH_ASSIGN(source_type, oci_source_image_type(meta));
+  p.source_type = source_type;
   return p;
 }
 
