@@ -1,5 +1,6 @@
 """Plumbing shared by the fake clouds (tests/azure/fake_arm.py, tests/gcp/fake_gcp.py,
-tests/alicloud/fake_alicloud.py): fault injection, the HTTP handler and the server.
+tests/alicloud/fake_alicloud.py, tests/oci/fake_oci.py): fault injection, the HTTP
+handler and the server.
 Stdlib only: the fakes also run under Debian's /usr/bin/python3.
 
 A fake imports it from the tests/ directory (it is started as a script, so that
@@ -14,12 +15,15 @@ POST/DELETE/GET /_fake/faults?rule=NAME (no rule= means "default"):
   {"match": regex searched in the request's label (usually "METHOD /path"),
    "throttle"|"status500"|"status503"|"drop"|"drop_after": share of matching requests,
    "seed": for the shares' random draw (default 1), "sequence": kinds or "ok" used in
-   order before the shares, "max_faults": no more faults after this many}
+   order before the shares, "max_faults": no more faults after this many,
+   "delay": seconds every matching request waits, after its body was read and before
+   it is handled (FakeApp.handle; a fake using FaultRules.pick alone ignores it)}
 The first rule in creation order (a re-POSTed rule moves to the end) whose match
 fits a request decides its fault: drop = the connection is closed unanswered and
 the request is not applied; status500/status503/throttle = the fake's own error
 answer instead of handling; drop_after = applied, then closed unanswered.
-Every answer of the control path is {"rules": {NAME: rule}}.
+Every answer of the control path is {"rules": {NAME: rule}, "injected": faults the rule
+NAME injected, "sequence_left": its sequence entries not used yet} (0 without that rule).
 
 Two ways to use it:
 - FakeApp (one server, answers as Reply objects): subclass it, implement answer()
@@ -37,6 +41,7 @@ import re
 import socket
 import sys
 import threading
+import time
 import traceback
 from collections import Counter
 from dataclasses import dataclass, field
@@ -60,7 +65,7 @@ class FaultRule:
     """One named rule; `faults` counts what it injected (per kind) since the last reset."""
 
     def __init__(self, doc: dict):
-        unknown = set(doc) - set(FAULT_KINDS) - {"seed", "match", "sequence", "max_faults"}
+        unknown = set(doc) - set(FAULT_KINDS) - {"seed", "match", "sequence", "max_faults", "delay"}
         if unknown:
             raise ValueError(f"unknown fault keys {sorted(unknown)}")
         self.shares = {k: float(doc.get(k, 0)) for k in FAULT_KINDS}
@@ -72,6 +77,9 @@ class FaultRule:
         if bad:
             raise ValueError(f"unknown sequence entries {bad}; use {list(FAULT_KINDS)} or 'ok'")
         self.max_faults = doc.get("max_faults")
+        self.delay = float(doc.get("delay", 0))
+        if self.delay < 0:
+            raise ValueError("delay must be >= 0")
         self.rng = random.Random(doc.get("seed", 1))
         self.injected = 0
         self.faults: Counter = Counter()
@@ -101,9 +109,13 @@ class FaultRules:
     def __init__(self):
         self.rules: dict[str, FaultRule] = {}
 
+    def find(self, label: str) -> FaultRule | None:
+        """The rule that decides a request labelled `label`, if any."""
+        return next((r for r in self.rules.values() if r.match.search(label)), None)
+
     def pick(self, label: str) -> str:
         """The fault for a request labelled `label`: a FAULT_KINDS entry or "ok"."""
-        rule = next((r for r in self.rules.values() if r.match.search(label)), None)
+        rule = self.find(label)
         return rule.choose() if rule else "ok"
 
     def control(self, method: str, query: str, body: bytes) -> dict:
@@ -116,7 +128,9 @@ class FaultRules:
             self.rules[name] = rule
         elif method == "DELETE":
             self.rules.pop(name, None)
-        return {"rules": {n: r.doc for n, r in self.rules.items()}}
+        rule = self.rules.get(name)
+        return {"rules": {n: r.doc for n, r in self.rules.items()}, "injected": rule.injected if rule else 0,
+                "sequence_left": len(rule.sequence) if rule else 0}
 
     def by_rule(self) -> dict:
         return {n: dict(r.faults) for n, r in self.rules.items()}
@@ -129,7 +143,8 @@ class FaultRules:
 class FakeApp:
     """A fake's state and request entry. handle() does, for every request:
     /_fake/... -> control(); else the fault is picked by the label "METHOD /path"
-    (counted in self.faults, the request in self.requests[request_kind()]); drop ->
+    (counted in self.faults, the request in self.requests[request_kind()]); the rule's
+    delay is waited; drop ->
     closed; status faults -> fault_reply(); else answer(); the status is counted in
     self.statuses and log() called; drop_after -> closed, else the reply is sent with
     base_headers() first.
@@ -191,10 +206,13 @@ class FakeApp:
             return
         kind = self.request_kind(method, path)
         with self.lock:
-            fault = self.rules.pick(f"{method} {path}")
+            rule = self.rules.find(f"{method} {path}")
+            fault = rule.choose() if rule else "ok"
             self.requests[kind] += 1
             if fault != "ok":
                 self.faults[fault] += 1
+        if rule and rule.delay:
+            time.sleep(rule.delay)  # the body is read: a client killed meanwhile has sent it all
         if fault == "drop":
             self.log(method, path, query, "drop", kind)
             h.drop()
@@ -265,7 +283,8 @@ class FakeHandler(BaseHTTPRequestHandler):
         if ctype:
             self.send_header("Content-Type", ctype)
         self.send_header("Date", formatdate(usegmt=True))
-        self.send_header("Content-Length", str(len(data)))
+        if reply.status != 204:  # RFC 9110 section 8.6: none on a 204
+            self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)

@@ -65,8 +65,10 @@ Test controls (no auth):
   POST/DELETE /_fake/faults?rule=NAME {"match": regex on "METHOD /path", "sequence": [...],
        "drop"|"drop_after"|"status500"|"status503"|"throttle": share, "max_faults", "seed",
        "delay": seconds every matching request waits before it is handled}
-       as tests/aws/fault_proxy.py: drop closes the connection unanswered, drop_after acts then
-       closes, throttle is 429 TooManyRequests.
+       (tests/fake_common.py): drop closes the connection unanswered, drop_after acts then
+       closes, throttle is 429 TooManyRequests; every answer is {"rules", "injected", "sequence_left"};
+       a bad rule is 400 BadFaultRule.
+       PAR URLs (/p/...) get no faults.
 """
 
 from __future__ import annotations
@@ -75,25 +77,24 @@ import argparse
 import base64
 import hashlib
 import json
-import random
+import os
 import re
-import socket
 import sys
-import threading
 import time
-import traceback
 import uuid
 from collections import Counter
-from email.utils import formatdate, parsedate_to_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from datetime import datetime
+from email.utils import formatdate, parsedate_to_datetime
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
-FAULT_KINDS = ("drop", "drop_after", "status500", "status503", "throttle")
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from fake_common import FakeApp, FakeHandler, Reply, listen, serve  # noqa: E402
+
 API = "/20160918"
 GLOBAL_SCHEMA_ID = "ocid1.computeglobalimgcapschema.oc1..fakeglobalschema"
 GLOBAL_VERSION = "2020-10-21"
@@ -143,46 +144,11 @@ class OciError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-class Reply:
-    def __init__(self, status: int, body=None, headers=None):
-        self.status, self.body, self.headers = status, body, list(headers or [])
-
-
-class FaultRule:
-    def __init__(self, doc: dict):
-        unknown = set(doc) - set(FAULT_KINDS) - {"seed", "match", "sequence", "max_faults", "delay"}
-        if unknown:
-            raise ValueError(f"unknown fault keys {sorted(unknown)}")
-        self.shares = {k: float(doc.get(k, 0)) for k in FAULT_KINDS}
-        self.match = re.compile(doc.get("match", ""))
-        self.sequence = list(doc.get("sequence", []))
-        self.max_faults = doc.get("max_faults")
-        self.rng = random.Random(doc.get("seed", 1))
-        self.delay = float(doc.get("delay", 0))
-        self.injected = 0
-
-    def choose(self) -> str:
-        if self.max_faults is not None and self.injected >= self.max_faults:
-            return "ok"
-        if self.sequence:
-            kind = self.sequence.pop(0)
-        else:
-            r, kind = self.rng.random(), "ok"
-            for k in FAULT_KINDS:
-                if r < self.shares[k]:
-                    kind = k
-                    break
-                r -= self.shares[k]
-        if kind != "ok":
-            self.injected += 1
-        return kind
-
-
 def b64md5(data: bytes) -> str:
     return base64.b64encode(hashlib.md5(data).digest()).decode()
 
 
-class Fake:
+class FakeOci(FakeApp):
     def __init__(self, args):
         self.keys = {}
         for spec in args.key:
@@ -192,78 +158,70 @@ class Fake:
         self.namespace = args.namespace
         self.wr_seconds = args.work_request_seconds
         self.page_size = 1000
-        self.lock = threading.RLock()
         self.address = f"{args.host}:{args.port}"
         self.region = DEFAULT_REGION  # the region of the request being handled (set under self.lock)
         self.prefix = ""              # ...and its path prefix ("/REGION" or "")
         self.buckets: dict = {}       # (region, name) -> {"objects": {}, "uploads": {}}
         self.pars: dict = {}          # token -> PAR (with _region, _bucket, _deleted)
         self.image_limits: dict = {}  # region -> custom images allowed (400 LimitExceeded beyond)
-        self.region_requests = Counter()
         self.images: dict = {}
         self.work_requests: dict = {}
         self.schemas: dict = {}
         self.shapes: dict = {}        # image id -> {shape: entry}
         self.tokens: dict = {}        # (op, token) -> (body digest, Reply)
-        self.rules: dict = {}
-        self.requests, self.faults, self.statuses = Counter(), Counter(), Counter()
+        super().__init__()
 
-    # --- plumbing ---------------------------------------------------------------
+    def reset_stats(self) -> None:
+        super().reset_stats()
+        self.region_requests: Counter = Counter()
+
+    # --- entry (FakeApp hooks) ----------------------------------------------------
 
     def handle(self, h, method: str, path: str, query: str, body: bytes) -> None:
-        rid = (h.headers.get("opc-request-id") or "") + uuid.uuid4().hex.upper()
-        base = [("opc-request-id", rid)]
-        if path.startswith("/_fake/"):
-            h.send_reply(self.control(method, path, query, body), base)
-            return
         region, rpath = split_region(path)
         if PAR_PATH.match(rpath) and method in ("GET", "HEAD"):
-            # A PAR URL carries its own authorisation: no signature.
+            # A PAR URL carries its own authorisation: no signature, and no faults.
             with self.lock:
                 self.requests["GetObject (PAR)"] += 1
                 reply = self.par_get(region, rpath, method)
-            h.send_reply(reply, base)
+            h.send_reply(reply, self.base_headers(h, path))
             return
-        op = self.operation(method, rpath, query)
-        label = f"{method} {path}"
-        with self.lock:
-            rule = next((r for r in self.rules.values() if r.match.search(label)), None)
-            fault = rule.choose() if rule else "ok"
-            self.requests[op] += 1
-            self.region_requests[region] += 1
-            if fault != "ok":
-                self.faults[fault] += 1
-        if rule and rule.delay:
-            time.sleep(rule.delay)  # after the body was read: a killed client's part still lands
-        if fault == "drop":
-            h.drop()
-            return
+        if not path.startswith("/_fake/"):
+            with self.lock:
+                self.region_requests[region] += 1
+        super().handle(h, method, path, query, body)
+
+    def base_headers(self, h, path: str) -> list:
+        return [("opc-request-id", (h.headers.get("opc-request-id") or "") + uuid.uuid4().hex.upper())]
+
+    def request_kind(self, method: str, path: str) -> str:
+        return self.operation(method, split_region(path)[1])
+
+    def fault_reply(self, fault: str, path: str) -> Reply:
         if fault == "throttle":
-            reply = Reply(429, {"code": "TooManyRequests", "message": "Too many requests for the tenancy"},
-                          [("retry-after", "1")])
-        elif fault in ("status500", "status503"):
-            status = 500 if fault == "status500" else 503
-            reply = Reply(status, {"code": "InternalServerError" if status == 500 else "ServiceUnavailable",
-                                   "message": "Internal error, please retry"})
-        else:
-            try:
-                self.authenticate(h, method, path, query, body)
-                with self.lock:
-                    self.region, self.prefix = region, path[:len(path) - len(rpath)]
-                    reply = self.dispatch(h, method, rpath, dict(parse_qsl(query, keep_blank_values=True)), body)
-            except OciError as e:
-                reply = Reply(e.status, {"code": e.code, "message": e.message})
-        with self.lock:
-            self.statuses[str(reply.status)] += 1
-        if fault == "drop_after":
-            h.drop()
-            return
-        h.send_reply(reply, base)
+            return Reply(429, {"code": "TooManyRequests", "message": "Too many requests for the tenancy"},
+                         [("retry-after", "1")])
+        if fault == "status503":
+            return Reply(503, {"code": "ServiceUnavailable", "message": "Internal error, please retry"})
+        return Reply(500, {"code": "InternalServerError", "message": "Internal error, please retry"})
+
+    def answer(self, h, method: str, path: str, query: str, body: bytes) -> Reply:
+        region, rpath = split_region(path)
+        try:
+            self.authenticate(h, method, path, query, body)
+            with self.lock:
+                self.region, self.prefix = region, path[:len(path) - len(rpath)]
+                return self.dispatch(h, method, rpath, dict(parse_qsl(query, keep_blank_values=True)), body)
+        except OciError as e:
+            return Reply(e.status, {"code": e.code, "message": e.message})
+
+    def bug_reply(self, e: Exception) -> Reply:
+        return Reply(500, {"code": "FakeOciBug", "message": f"{type(e).__name__}: {e}"},
+                     [("opc-request-id", uuid.uuid4().hex)])
 
     @staticmethod
-    def operation(method: str, path: str, query: str) -> str:
+    def operation(method: str, path: str) -> str:
         """The API operation's name, for /_fake/stats."""
-        q = dict(parse_qsl(query, keep_blank_values=True))
         if path.startswith("/n/"):
             parts = path.split("/")
             if len(parts) <= 3 or parts[2] == "":
@@ -530,10 +488,8 @@ class Fake:
         headers = [("etag", o["etag"]), ("last-modified", o["modified"])]
         headers += [("opc-multipart-md5", o["multipart_md5"])] if o["multipart_md5"] else [("content-md5", o["md5"])]
         headers += list(o["metadata"].items())
-        if method == "HEAD":
-            return Reply(200, HeadBody(len(o["data"])), headers)
-        if method == "GET":
-            return Reply(200, o["data"], headers)
+        if method in ("GET", "HEAD"):
+            return Reply(200, o["data"], headers)  # HEAD: FakeHandler sends the length only
         raise OciError(405, "MethodNotAllowed", f"{method} on an object")
 
     # --- Compute ----------------------------------------------------------------
@@ -794,7 +750,7 @@ class Fake:
         if why:
             return Reply(404, {"code": "NotFound", "message": why})
         o = self.buckets[(region, bucket)]["objects"][obj]
-        return Reply(200, HeadBody(len(o["data"])) if method == "HEAD" else o["data"], [("etag", o["etag"])])
+        return Reply(200, o["data"], [("etag", o["etag"])])
 
     def fetch_source(self, img: dict) -> dict | None:
         """What the import's GET of sourceUri finds: None when it is a valid image, else the error."""
@@ -909,8 +865,6 @@ class Fake:
     def control(self, method, path, query, body) -> Reply:
         q = dict(parse_qsl(query, keep_blank_values=True))
         with self.lock:
-            if path == "/_fake/health":
-                return Reply(200, {"ok": True})
             if path == "/_fake/config" and method == "POST":
                 doc = json.loads(body or b"{}")
                 self.wr_seconds = float(doc.get("work_request_seconds", self.wr_seconds))
@@ -960,88 +914,17 @@ class Fake:
             if path == "/_fake/stats":
                 return Reply(200, {"requests": dict(self.requests), "faults": dict(self.faults),
                                    "statuses": dict(self.statuses), "regions": dict(self.region_requests)})
-            if path == "/_fake/reset" and method == "POST":
-                self.requests.clear(), self.faults.clear(), self.statuses.clear()
-                return Reply(200, {})
-            if path == "/_fake/faults":
-                name = q.get("rule", "default")
-                if method == "POST":
-                    try:
-                        self.rules[name] = FaultRule(json.loads(body or b"{}"))
-                    except (ValueError, re.error) as e:
-                        return Reply(400, {"code": "BadFaultRule", "message": str(e)})
-                    return Reply(200, {"rule": name})
-                if method == "DELETE":
-                    self.rules.pop(name, None)
-                    return Reply(200, {})
-                rule = self.rules.get(name)
-                return Reply(200, {"rules": list(self.rules), "injected": rule.injected if rule else 0,
-                                   "sequence_left": len(rule.sequence) if rule else 0})
+            if path in ("/_fake/health", "/_fake/reset", "/_fake/faults"):
+                try:
+                    return super().control(method, path, query, body)
+                except (ValueError, re.error) as e:  # a bad rule or its JSON
+                    return Reply(400, {"code": "BadFaultRule", "message": str(e)})
         return Reply(404, {"code": "NotFound", "message": f"no control {method} {path}"})
 
 
-class HeadBody:
-    """A HEAD answer's Content-Length without a body."""
-    def __init__(self, size: int):
-        self.size = size
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(FakeHandler):
     server_version = "fake-oci"
-
-    def _read_body(self) -> bytes:
-        n = int(self.headers.get("Content-Length", "0") or "0")
-        return self.rfile.read(n) if n > 0 else b""
-
-    def _handle(self) -> None:
-        body = self._read_body()
-        path, _, query = self.path.partition("?")
-        try:
-            self.server.app.handle(self, self.command, path, query, body)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-        except Exception as e:  # a fake bug: answer it plainly instead of hanging up
-            traceback.print_exc(file=sys.stderr)
-            self.send_reply(Reply(500, {"code": "FakeOciBug", "message": f"{type(e).__name__}: {e}"}),
-                            [("opc-request-id", uuid.uuid4().hex)])
-
-    do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = do_HEAD = _handle
-
-    def send_reply(self, reply: Reply, base: list) -> None:
-        length = None
-        if isinstance(reply.body, HeadBody):
-            data, ctype, length = b"", None, reply.body.size
-        elif isinstance(reply.body, (bytes, bytearray)):
-            data, ctype = bytes(reply.body), "application/octet-stream"
-        elif reply.body is None:
-            data, ctype = b"", None
-        else:
-            data, ctype = json.dumps(reply.body).encode(), "application/json"
-        self.send_response_only(reply.status)
-        for k, v in base + reply.headers:
-            self.send_header(k, v)
-        if ctype:
-            self.send_header("Content-Type", ctype)
-        self.send_header("Date", formatdate(usegmt=True))
-        if reply.status != 204:
-            self.send_header("Content-Length", str(length if length is not None else len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-        self.wfile.flush()
-
-    def drop(self) -> None:
-        self.close_connection = True
-        try:
-            self.wfile.flush()
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    def log_message(self, fmt, *args) -> None:
-        if self.server.verbose:
-            sys.stderr.write("%s %s\n" % (self.log_date_time_string(), fmt % args))
+    json_type = "application/json"
 
 
 def main() -> None:
@@ -1053,24 +936,8 @@ def main() -> None:
     ap.add_argument("--work-request-seconds", type=float, default=0.3)
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
-
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-        allow_reuse_address = True
-        request_queue_size = 128
-
-    try:
-        server = Server((args.host, args.port), Handler)
-    except OSError as e:
-        raise SystemExit(f"cannot listen on {args.host}:{args.port}: {e.strerror}")
-    server.app = Fake(args)
-    server.verbose = args.verbose
-    sys.stderr.write(f"fake OCI listening on http://{args.host}:{args.port}\n")
-    sys.stderr.flush()
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    server = listen(args.host, args.port, Handler, app=FakeOci(args), verbose=args.verbose)
+    serve([server], f"fake OCI listening on http://{args.host}:{args.port}")
 
 
 if __name__ == "__main__":
