@@ -29,7 +29,9 @@ start(cloud, dir, base):
   DIR/env (cloud.env(base, d): KEY=VALUE lines, for `set -a; . DIR/env`) and prints it.
 stop(cloud, dir): ends exactly the processes its pid files name and that still are
   the ones started (Component.marks found in /proc/PID/cmdline: pids get reused): SIGTERM
-  to the session, SIGKILL after 5 s; removes the pid files and DIR/env; safe to repeat.
+  to the session, SIGKILL after 5 s; returns once they are gone (gone(): no longer in /proc
+  or a zombie, so their ports are free for the next start); removes the pid files and
+  DIR/env; safe to repeat.
 status(cloud, dir): one line per component, up when its process is ours and it answers.
 
 Hooks raise an exception (RuntimeError with a readable message, OSError,
@@ -142,6 +144,17 @@ def ours(pid: int, c: Component) -> bool:
     return all(m.encode() in argv for m in c.ident())
 
 
+def gone(pid: int) -> bool:
+    """The process has ended and closed its files: no /proc entry, or a zombie. (/proc/PID/cmdline
+    reads empty already while it exits, before its sockets are closed: `ours` turns false too early
+    for a start that binds the same ports next.)"""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return True
+
+
 def log_tail(d: str, name: str, lines: int = 15) -> str:
     try:
         with open(os.path.join(d, name + ".log"), errors="replace") as f:
@@ -190,14 +203,19 @@ def stop(cloud: Cloud, d: str, quiet: bool = False) -> int:
             except ProcessLookupError:
                 pass
     deadline = time.time() + 5
-    while any(ours(pid, c) for c, pid in running) and time.time() < deadline:
+    while not all(gone(pid) for _, pid in running) and time.time() < deadline:
         time.sleep(0.02)
+    killed = []
     for c, pid in running:
         if ours(pid, c):
             try:
                 os.killpg(pid, signal.SIGKILL)
+                killed.append(pid)
             except ProcessLookupError:
                 pass
+    deadline = time.time() + 5
+    while not all(gone(pid) for pid in killed) and time.time() < deadline:
+        time.sleep(0.02)
     unlink(*[os.path.join(d, c.name + ".pid") for c in comps], os.path.join(d, "env"))
     if not quiet:
         names = ", ".join(f"{c.name} (pid {pid})" for c, pid in running)

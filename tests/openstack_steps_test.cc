@@ -8,7 +8,7 @@
 // in parallel, Glance quotas (Keystone unified limits: 413 on create, an
 // import task failing) and the converging re-run once lifted, an unknown
 // region, tags and members converged by publish, glance-direct, and
-// web-download's refusal.
+// web-download (from the services' static HTTP server; and refused).
 #include <sys/stat.h>
 
 #include "tests/openstack_steps_fixture.h"
@@ -467,8 +467,52 @@ TEST_F(OpenStackSteps, GlanceDirectImportTaskFailsOverQuotaThenConverges) {
   EXPECT_EQ(images_named("RegionQuota").size(), 1u);
 }
 
-// web-download: Debian's Glance never fetches from a loopback address (its
-// SSRF filter), so here only the refusal is seen: one line, exit 1.
+// web-download: Glance fetches the file from the services' static HTTP
+// server (127.0.0.1:base+4, allowed by every Glance's import filter) into
+// its staging area and imports it; the step waits for the task and checks
+// the digests. Read back through Glance; the re-run is skipped.
+TEST_F(OpenStackSteps, WebDownloadFromAllowedSourceImportsAndReadsBack) {
+  std::string web_dir = env_["CLOUD_HELPER_OS_WEB_DIR"], web_url = env_["CLOUD_HELPER_OS_WEB_URL"];
+  ASSERT_FALSE(web_dir.empty() || web_url.empty()) << "the services predate the web source: restart them";
+  make_disk("disk.img", 4 * kMiB);
+  std::string bytes = slurp(file("disk.img"));
+  {
+    std::ofstream out(web_dir + "/" + name_ + ".img", std::ios::binary);
+    out << bytes;
+    ASSERT_TRUE(out.good()) << web_dir;
+  }
+  std::string source = web_url + "/" + name_ + ".img";
+  write("image.yaml", yaml_inputs("image_format: raw\nimage_file: disk.img\nregions: [RegionOne]\n"
+                                  "openstack:\n  import_method: web-download\n  source_url: " + source + "\n"));
+  std::string env = password_env();
+  StepRun r = run("--log-level debug import image.yaml", env);
+  ASSERT_EQ(r.code, 0) << r.err << read("image.yaml");
+  EXPECT_NE(r.err.find("import web-download from " + source), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("/file ->"), std::string::npos) << "no data sent by the step: " << r.err;
+  EXPECT_EQ(r.err.find("/stage ->"), std::string::npos) << r.err;
+  // Glance's own GET of the file, in the static server's log.
+  EXPECT_NE(slurp(web_dir + "/../web.log").find("\"GET /" + name_ + ".img HTTP/1.1\" 200"), std::string::npos);
+  ImageMetadata m = meta();
+  std::string id = op_get(m, "import", "RegionOne").value_or("");
+  ASSERT_FALSE(id.empty());
+  EXPECT_EQ(m.get_string("import_id").value_or(""), id);
+  EXPECT_TRUE(m.get_string("imported"));
+  json img = image("RegionOne", id);
+  EXPECT_EQ(img["status"], "active");
+  EXPECT_EQ(img["disk_format"], "raw");
+  EXPECT_EQ(img["size"], 4 * kMiB);
+  EXPECT_EQ(img["os_hash_value"], digest_hex(bytes, "sha512"));
+  EXPECT_EQ(img["checksum"], digest_hex(bytes, "md5"));
+  EXPECT_TRUE(image_bytes("RegionOne", id) == bytes) << "bytes read back through Glance differ";
+
+  StepRun again = run("import image.yaml", env);
+  EXPECT_EQ(again.code, 0) << again.err;
+  EXPECT_NE(again.err.find("import: already imported"), std::string::npos) << again.err;
+  EXPECT_EQ(images_named("RegionOne").size(), 1u);
+}
+
+// A source the import filter does not allow (port 9: only 80, 443 and the
+// static server's port are) is refused by Glance: one line, exit 1.
 TEST_F(OpenStackSteps, WebDownloadRefusedByGlanceInOneLine) {
   make_disk("disk.img", 4 * kMiB);
   write("image.yaml", yaml_inputs("image_format: raw\nimage_file: disk.img\nregions: [RegionOne]\n"

@@ -16,9 +16,12 @@ DIR, no systemd, no message queue:
   base+2  glance-api, catalog region RegionTwo (its own database and store)
   base+3  tests/aws/fault_proxy.py in front of RegionOne's Glance, in the
           catalog as region RegionFault                CLOUD_HELPER_OS_FAULT_URL
-  base+4  (unused: a web-download source would go here, but Debian's Glance
-          refuses loopback sources whatever import_filtering_opts say)
-
+  base+4  a static HTTP server (Python's http.server) of DIR/web: the
+          web-download source. Every Glance's [import_filtering_opts] allows
+          host 127.0.0.1 and ports 80, 443 and base+4 (an allowed host is
+          fetched from even when it is loopback: glance/common/utils.py
+          resolve_pinned_address); any other port is refused.
+                             CLOUD_HELPER_OS_WEB_DIR, CLOUD_HELPER_OS_WEB_URL
   base+5  glance-api, catalog region RegionQuota, enforcing Keystone unified
           limits (use_keystone_limits; oslo.limit reads the image service's
           registered limits for RegionQuota, generous defaults): a test sets
@@ -30,17 +33,18 @@ DIR, no systemd, no message queue:
 The catalog has public and internal image endpoints per region. `start`
 makes the databases (keystone-manage db_sync, fernet_setup,
 credential_setup, bootstrap; glance-manage db_sync) once per port base into
-DIR/cache and copies them for every start (fresh state, quick restarts),
-writes DIR/env (KEY=VALUE lines), DIR/NAME.pid and DIR/NAME.log, and waits
-until every server answers; a server that exits or stays silent fails the
-start with the tail of its log. `stop` ends exactly the processes its pid
-files name (each in its own session) and is safe to repeat. Exit status: 0
-done, 1 failed, 3 (status) not all running.
+DIR/cache-vN-BASE and copies them for every start (fresh state, quick
+restarts; DIR/web, the image stores and staging areas are emptied too),
+then runs the servers through tests/emulator_common.py: DIR/env (KEY=VALUE
+lines), DIR/NAME.pid, DIR/NAME.log, a wait until every server answers (a
+server that exits or stays silent fails the start with the tail of its
+log); `stop` ends exactly the processes its pid files name (each in its own
+session) and is safe to repeat. Exit status: 0 done, 1 failed, 3 (status)
+not all running.
 """
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import http.client
 import json
@@ -51,14 +55,15 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 AWS_DIR = os.path.join(os.path.dirname(HERE), "aws")
-HOST = "127.0.0.1"
+sys.path.insert(0, os.path.dirname(HERE))
+import emulator_common as ec  # noqa: E402
+
+HOST = ec.HOST
+url = ec.url
 DEFAULT_BASE = 48120
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's: the OpenStack modules live there
 ADMIN_PASSWORD = "cloud-helper-admin-password"
@@ -70,16 +75,15 @@ APP_CRED_SECRET = "cloud-helper-app-cred-secret"
 REGIONS = [("RegionOne", 1), ("RegionTwo", 2), ("RegionQuota", 5)]
 QUOTA_REGION = "RegionQuota"
 FAULT_REGION = "RegionFault"
+WEB_OFFSET = 4
 # Bumped whenever what build_cache makes changes: older caches are remade.
 CACHE_VERSION = 4
 # Glance's four unified-limit resources (glance/quota/keystone.py) and the
 # registered defaults: far above what the tests use.
 REGISTERED_LIMITS = {"image_size_total": 100000, "image_stage_total": 100000, "image_count_total": 10000,
                      "image_count_uploading": 1000}
-
-
-def url(port: int) -> str:
-    return f"http://{HOST}:{port}"
+BINARIES = ("/usr/bin/glance-api", "/usr/bin/glance-manage", "/usr/bin/keystone-manage",
+            "/usr/bin/keystone-wsgi-public", SYSTEM_PYTHON)
 
 
 def keystone_conf(d: str, data: str) -> str:
@@ -150,124 +154,39 @@ project_domain_name = Default
 lock_path = {d}/lock
 [oslo_policy]
 enforce_new_defaults = false
+[import_filtering_opts]
+# web-download from the static server at base+4: a host listed here is
+# fetched from even when it is loopback (resolve_pinned_address), and
+# the port must be listed too (default 80, 443). Both are ListOpts with
+# bounds=True: without the brackets reading them raises a ValueError,
+# which validate_uri takes for "does not pass filtering".
+allowed_hosts = [{HOST}]
+allowed_ports = [80,443,{keystone_port + WEB_OFFSET}]
 """
 
 
-def components(base: int, d: str) -> list[dict]:
-    out = [{"name": "keystone", "port": base, "ready": "/v3",
-            "cmd": [SYSTEM_PYTHON, "/usr/bin/keystone-wsgi-public", "--host", HOST, "--port", str(base), "--",
-                    "--config-file", os.path.join(d, "keystone.conf")]}]
+def keystone_component(port: int, conf: str) -> ec.Component:
+    return ec.Component("keystone", port, [SYSTEM_PYTHON, "/usr/bin/keystone-wsgi-public", "--host", HOST, "--port",
+                                           str(port), "--", "--config-file", conf],
+                        ready="/v3", ready_status=[200, 300], marks=[conf, str(port)], timeout=60)
+
+
+def components(base: int, d: str) -> list[ec.Component]:
+    out = [keystone_component(base, os.path.join(d, "keystone.conf"))]
     for region, off in REGIONS:
-        out.append({"name": "glance-" + region, "port": base + off, "ready": "/versions",
-                    "cmd": [SYSTEM_PYTHON, "/usr/bin/glance-api", "--config-file",
-                            os.path.join(d, f"glance-{region}.conf")]})
-    out.append({"name": "fault_proxy", "port": base + 3, "ready": "/_fault/health",
-                "cmd": [sys.executable, os.path.join(AWS_DIR, "fault_proxy.py"), "--host", HOST, "--port",
-                        str(base + 3), "--upstream", url(base + 1)]})
+        conf = os.path.join(d, f"glance-{region}.conf")
+        # Glance's /versions answers 300 Multiple Choices.
+        out.append(ec.Component("glance-" + region, base + off, [SYSTEM_PYTHON, "/usr/bin/glance-api",
+                                                                 "--config-file", conf],
+                                ready="/versions", ready_status=[200, 300], marks=[conf], timeout=60))
+    proxy = os.path.join(AWS_DIR, "fault_proxy.py")
+    out.append(ec.Component("fault_proxy", base + 3, [sys.executable, proxy, "--host", HOST, "--port", str(base + 3),
+                                                      "--upstream", url(base + 1)],
+                            ready="/_fault/health", marks=[proxy, str(base + 3)]))
+    web, port = os.path.join(d, "web"), base + WEB_OFFSET
+    out.append(ec.Component("web", port, [sys.executable, "-m", "http.server", str(port), "--bind", HOST,
+                                          "--directory", web], ready="/", marks=[web, str(port)]))
     return out
-
-
-def port_busy(port: int) -> bool:
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        s.bind((HOST, port))
-        return False
-    except OSError:
-        return True
-    finally:
-        s.close()
-
-
-def answers(c: dict) -> bool:
-    try:
-        with urllib.request.urlopen(url(c["port"]) + c["ready"], timeout=1) as r:
-            return r.status in (200, 300)
-    except urllib.error.HTTPError as e:
-        return e.code == 300  # Glance's /versions answers 300 Multiple Choices
-    except (OSError, urllib.error.URLError, http.client.HTTPException):
-        return False
-
-
-def read_pid(d: str, name: str) -> int | None:
-    try:
-        with open(os.path.join(d, name + ".pid")) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def ours(pid: int, d: str, port: int) -> bool:
-    """The pid is alive and still the process we started (pids get reused)."""
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            argv = f.read()
-    except OSError:
-        return False
-    return str(port).encode() in argv or d.encode() in argv
-
-
-def log_tail(d: str, name: str, lines: int = 15) -> str:
-    try:
-        with open(os.path.join(d, name + ".log"), errors="replace") as f:
-            return "".join(f.readlines()[-lines:])
-    except OSError:
-        return ""
-
-
-def configured_base(d: str) -> int | None:
-    try:
-        with open(os.path.join(d, "ports.json")) as f:
-            return int(json.load(f)["base"])
-    except (OSError, ValueError, KeyError):
-        return None
-
-
-def stop(d: str, quiet: bool = False) -> int:
-    base = configured_base(d) or DEFAULT_BASE
-    running = []
-    for c in components(base, d):
-        pid = read_pid(d, c["name"])
-        if pid is not None and ours(pid, d, c["port"]):
-            try:
-                os.killpg(pid, signal.SIGTERM)
-                running.append((c, pid))
-            except ProcessLookupError:
-                pass
-    deadline = time.time() + 5
-    while any(ours(pid, d, c["port"]) for c, pid in running) and time.time() < deadline:
-        time.sleep(0.02)
-    for c, pid in running:
-        if ours(pid, d, c["port"]):
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    for c in components(base, d):
-        try:
-            os.unlink(os.path.join(d, c["name"] + ".pid"))
-        except FileNotFoundError:
-            pass
-    try:
-        os.unlink(os.path.join(d, "env"))
-    except FileNotFoundError:
-        pass
-    if not quiet:
-        names = ", ".join(f"{c['name']} (pid {pid})" for c, pid in running)
-        print("openstack services: stopped " + (names or "nothing (none running)"))
-    return 0
-
-
-def wait_ready(d: str, c: dict, log_name: str = "", timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    log_name = log_name or c["name"]
-    while not answers(c):
-        if c["proc"].poll() is not None:
-            raise RuntimeError(f"{c['name']} exited with status {c['proc'].returncode}:\n" + log_tail(d, log_name))
-        if time.time() > deadline:
-            raise RuntimeError(f"{c['name']} did not answer on {url(c['port'])}{c['ready']} "
-                               f"within {timeout:.0f} s:\n" + log_tail(d, log_name))
-        time.sleep(0.05)
 
 
 def run(cmd: list[str], log: str) -> None:
@@ -277,6 +196,14 @@ def run(cmd: list[str], log: str) -> None:
         with open(log, errors="replace") as f:
             tail = "".join(f.readlines()[-10:])
         raise RuntimeError(f"{' '.join(cmd[:3])} ... failed with status {r.returncode}:\n{tail}")
+
+
+def sqlite_pragma(d: str, pragma: str) -> None:
+    for db in os.listdir(d):
+        if db.endswith(".db"):
+            c = sqlite3.connect(os.path.join(d, db))
+            c.execute("PRAGMA " + pragma)
+            c.close()
 
 
 def build_cache(d: str, cache: str, base: int) -> None:
@@ -313,36 +240,23 @@ def build_cache(d: str, cache: str, base: int) -> None:
     # Keystone under sqlite's default rollback journal fails a second write
     # in a row with "database is locked" (a read transaction of another of
     # its connections stays open); WAL lets the commit through.
-    for db in os.listdir(tmp):
-        if db.endswith(".db"):
-            c = sqlite3.connect(os.path.join(tmp, db))
-            c.execute("PRAGMA journal_mode=WAL")
-            c.close()
+    sqlite_pragma(tmp, "journal_mode=WAL")
     # The catalog, projects and credential go in through Keystone's API, once.
     # On a free port of its own: nothing else is bound yet, and the URLs it
     # stores are the base port's anyway.
-    c = components(base, tmp)[0]
     free = socket.socket()
     free.bind((HOST, 0))
-    c["port"] = free.getsockname()[1]
+    c = keystone_component(free.getsockname()[1], conf)
     free.close()
-    c["cmd"][c["cmd"].index(str(base))] = str(c["port"])
-    with open(os.path.join(d, "setup-keystone.log"), "w") as log_f:
-        p = subprocess.Popen(c["cmd"], stdin=subprocess.DEVNULL, stdout=log_f, stderr=subprocess.STDOUT,
-                             start_new_session=True)
+    p = ec.launch(c, d, "setup-keystone")
     try:
-        c["proc"] = p
-        wait_ready(d, c, "setup-keystone")
-        ids = configure_keystone(c["port"], base)
+        ec.wait_ready(c, p, d, "setup-keystone")
+        ids = configure_keystone(c.port, base)
     finally:
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGTERM)
         p.wait()
-    for db in os.listdir(tmp):
-        if db.endswith(".db"):
-            c = sqlite3.connect(os.path.join(tmp, db))
-            c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            c.close()
+    sqlite_pragma(tmp, "wal_checkpoint(TRUNCATE)")
     with open(os.path.join(tmp, "ids.json"), "w") as f:
         json.dump(ids, f)
     shutil.rmtree(cache, ignore_errors=True)
@@ -402,7 +316,13 @@ def configure_keystone(port: int, base: int) -> dict:
             "quota_project": quota["quota"], "quota_direct_project": quota["quota-direct"]}
 
 
-def env_lines(base: int, ids: dict) -> str:
+def ids_of(d: str) -> dict:
+    with open(os.path.join(d, "data", "ids.json")) as f:
+        return json.load(f)
+
+
+def env_lines(base: int, d: str) -> str:
+    ids = ids_of(d)
     return (f"CLOUD_HELPER_OS_AUTH_URL={url(base)}/v3\n"
             f"CLOUD_HELPER_OS_PASSWORD={ADMIN_PASSWORD}\n"
             f"CLOUD_HELPER_OS_APP_CRED_ID={ids.get('app_cred_id', '')}\n"
@@ -412,112 +332,49 @@ def env_lines(base: int, ids: dict) -> str:
             f"CLOUD_HELPER_OS_FAULT_URL={url(base + 3)}\n"
             f"CLOUD_HELPER_OS_QUOTA_PROJECT={ids.get('quota_project', '')}\n"
             f"CLOUD_HELPER_OS_IMAGE_SERVICE={ids.get('image_service', '')}\n"
-            f"CLOUD_HELPER_OS_QUOTA_DIRECT_PROJECT={ids.get('quota_direct_project', '')}\n")
+            f"CLOUD_HELPER_OS_QUOTA_DIRECT_PROJECT={ids.get('quota_direct_project', '')}\n"
+            f"CLOUD_HELPER_OS_WEB_DIR={os.path.join(d, 'web')}\n"
+            f"CLOUD_HELPER_OS_WEB_URL={url(base + WEB_OFFSET)}\n")
 
 
-def start(d: str, base: int) -> int:
-    t0 = time.time()
-    os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
-    os.makedirs(d, exist_ok=True)
-    d = os.path.abspath(d)
-    if any(read_pid(d, c["name"]) for c in components(configured_base(d) or base, d)):
-        print(f"openstack services: stopping leftovers of an earlier start in {d}")
-        stop(d, quiet=True)
-    missing = [p for p in ("/usr/bin/glance-api", "/usr/bin/glance-manage", "/usr/bin/keystone-manage",
-                           "/usr/bin/keystone-wsgi-public", SYSTEM_PYTHON) if not os.access(p, os.X_OK)]
-    if missing:
-        print(f"openstack services: {', '.join(missing)} missing: run tests/openstack/setup.sh (installs "
-              "glance-api, keystone and python3-keystonemiddleware from Debian)", file=sys.stderr)
-        return 1
-    comps = components(base, d)
-    busy = [c for c in comps if port_busy(c["port"])]
-    if busy:
-        ports = ", ".join(f"{HOST}:{c['port']} ({c['name']})" for c in busy)
-        print(f"openstack services: port(s) {ports} busy: stop what holds them (`python3 {os.path.abspath(__file__)} "
-              f"stop --dir DIR`, or see `ss -ltnp`) or use other ports (--port-base N; CMake "
-              f"-DCLOUD_HELPER_OPENSTACK_PORT_BASE=N)", file=sys.stderr)
-        return 1
-    with open(os.path.join(d, "ports.json"), "w") as f:
-        json.dump({"base": base}, f)
+def check() -> str | None:
+    missing = [p for p in BINARIES if not os.access(p, os.X_OK)]
+    return (f"{', '.join(missing)} missing: run tests/openstack/setup.sh (installs glance-api, keystone and "
+            "python3-keystonemiddleware from Debian)") if missing else None
+
+
+def prepare(d: str, base: int) -> None:
+    """The databases (from the cache, made first when missing), fresh stores
+    and the configuration files."""
     cache = os.path.join(d, f"cache-v{CACHE_VERSION}-{base}")
     for name in os.listdir(d):  # caches of older versions or other ports
         if name.startswith("cache-") and os.path.join(d, name) != cache and not name.endswith(".tmp"):
             shutil.rmtree(os.path.join(d, name), ignore_errors=True)
+    if not os.path.exists(os.path.join(cache, "keystone.db")):
+        build_cache(d, cache, base)
     data = os.path.join(d, "data")
-    try:
-        if not os.path.exists(os.path.join(cache, "keystone.db")):
-            build_cache(d, cache, base)
-        shutil.rmtree(data, ignore_errors=True)
-        shutil.copytree(cache, data)
-        for name in os.listdir(d):
-            if name.startswith(("images-", "staging-")):
-                shutil.rmtree(os.path.join(d, name), ignore_errors=True)
-        os.makedirs(os.path.join(d, "lock"), exist_ok=True)
-        with open(os.path.join(data, "ids.json")) as f:
-            ids = json.load(f)
-        with open(os.path.join(d, "keystone.conf"), "w") as f:
-            f.write(keystone_conf(d, data))
-        for region, off in REGIONS:
-            os.makedirs(os.path.join(d, "images-" + region), exist_ok=True)
-            os.makedirs(os.path.join(d, "staging-" + region), exist_ok=True)
-            with open(os.path.join(d, f"glance-{region}.conf"), "w") as f:
-                f.write(glance_conf(d, data, region, base + off, base,
-                                    ids["endpoints"][region] if region == QUOTA_REGION else ""))
-    except (OSError, RuntimeError, ValueError) as e:
-        print(f"openstack services: start failed while making the databases: {e}", file=sys.stderr)
-        return 1
-    for c in comps:
-        log = open(os.path.join(d, c["name"] + ".log"), "w")
-        p = subprocess.Popen(c["cmd"], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                             start_new_session=True, cwd=d)
-        log.close()
-        with open(os.path.join(d, c["name"] + ".pid"), "w") as f:
-            f.write(f"{p.pid}\n")
-        c["proc"] = p
-
-    try:
-        with concurrent.futures.ThreadPoolExecutor(len(comps)) as pool:
-            futs = [pool.submit(wait_ready, d, c) for c in comps]
-            for fut in futs:
-                fut.result()
-    except Exception as e:  # noqa: BLE001 - any failure stops what was started
-        print(f"openstack services: start failed: {e}", file=sys.stderr)
-        stop(d, quiet=True)
-        return 1
-    with open(os.path.join(d, "env"), "w") as f:
-        f.write(env_lines(base, ids))
-    print(f"openstack services: up in {time.time() - t0:.1f} s (logs, pids, env in {d}):")
-    print("".join("  " + line + "\n" for line in env_lines(base, ids).splitlines()), end="")
-    return 0
+    shutil.rmtree(data, ignore_errors=True)
+    shutil.copytree(cache, data)
+    for name in os.listdir(d):
+        if name.startswith(("images-", "staging-")) or name == "web":
+            shutil.rmtree(os.path.join(d, name), ignore_errors=True)
+    for sub in ["lock", "web"] + [f"{kind}-{r}" for r, _ in REGIONS for kind in ("images", "staging")]:
+        os.makedirs(os.path.join(d, sub), exist_ok=True)
+    ids = ids_of(d)
+    with open(os.path.join(d, "keystone.conf"), "w") as f:
+        f.write(keystone_conf(d, data))
+    for region, off in REGIONS:
+        with open(os.path.join(d, f"glance-{region}.conf"), "w") as f:
+            f.write(glance_conf(d, data, region, base + off, base,
+                                ids["endpoints"][region] if region == QUOTA_REGION else ""))
 
 
-def status(d: str) -> int:
-    base = configured_base(d)
-    if base is None:
-        print(f"openstack services: not started in {d}")
-        return 3
-    up = True
-    for c in components(base, d):
-        pid = read_pid(d, c["name"])
-        ok = pid is not None and ours(pid, d, c["port"]) and answers(c)
-        up &= ok
-        print(f"  {c['name']:<16} {url(c['port'])}  pid {pid or '-'}  {'up' if ok else 'DOWN'}")
-    return 0 if up else 3
-
-
-def main() -> int:
-    ap = argparse.ArgumentParser(description="Keystone and Glance for the tests (see tests/openstack/README.md)")
-    ap.add_argument("action", choices=["start", "stop", "status"])
-    ap.add_argument("--dir", required=True, help="state directory: pid files, logs, env, databases, image stores")
-    ap.add_argument("--port-base", type=int, default=DEFAULT_BASE, help="first of six consecutive ports")
-    args = ap.parse_args()
-    d = os.path.abspath(args.dir)
-    if args.action == "start":
-        return start(d, args.port_base)
-    if args.action == "stop":
-        return stop(d) if os.path.isdir(d) else print(f"openstack services: stopped nothing ({d} does not exist)") or 0
-    return status(d)
-
+CLOUD = ec.Cloud(title="openstack services",
+                 description="Keystone and Glance for the tests (see tests/openstack/README.md)",
+                 default_base=DEFAULT_BASE, cmake_var="CLOUD_HELPER_OPENSTACK_PORT_BASE", components=components,
+                 env=env_lines, check=check, prepare=prepare,
+                 dir_help="state directory: pid files, logs, env, databases, image stores",
+                 base_help="first of six consecutive ports")
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(ec.main(CLOUD))

@@ -1,10 +1,11 @@
 # The OpenStack services (Debian's Keystone and three glance-api, plus the
-# fault proxy; tests/openstack/README.md): fixture "openstack", six
-# loopback ports from CLOUD_HELPER_OPENSTACK_PORT_BASE (base+4 unused). The databases are
+# fault proxy and a static HTTP server as web-download source;
+# tests/openstack/README.md): fixture "openstack", six loopback ports from
+# CLOUD_HELPER_OPENSTACK_PORT_BASE. The databases are
 # made once per port base and kept in the fixture directory, so only the
 # first start of a build tree pays for keystone-manage and glance-manage.
 set(CLOUD_HELPER_OPENSTACK_PORT_BASE 47600 CACHE STRING
-    "First of the six loopback ports of the OpenStack test services (Keystone, Glance x3, fault proxy; base+4 unused)")
+    "First of the six loopback ports of the OpenStack test services (Keystone, Glance x3, fault proxy, web-download source)")
 set(openstack_dir ${CMAKE_BINARY_DIR}/openstack-services)
 add_test(NAME openstack_emulators_start
   COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/openstack/emulators.py start --dir ${openstack_dir}
