@@ -1,8 +1,11 @@
 #include "clouds/gcp/compute.h"
 
+#include <random>
+
 #include "clouds/poll.h"
 #include "clouds/signing/digest.h"
 #include "clouds/signing/sigv4.h"
+#include "metadata/image_metadata.h"
 
 namespace ch {
 
@@ -33,12 +36,19 @@ std::string request_id_for(std::string_view text) {
   return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20, 12);
 }
 
+std::string new_request_id(std::string_view text) {
+  return request_id_for(std::string(text) + " " + utc_now_iso8601() + " " + std::to_string(std::random_device{}()));
+}
+
 Result<std::optional<json>> ComputeClient::get_image(const std::string& name) {
   return rest_.call("GET", url("global/images/" + name), nullptr, true);
 }
 
 Result<json> ComputeClient::insert_image(const json& body, const std::string& request_id) {
-  return required(rest_.call("POST", url("global/images?requestId=" + request_id), &body), "images.insert");
+  // Named like the step's other lines: "images.insert projects/P/global/images/N: HTTP 403
+  // quotaExceeded: Quota 'IMAGES' exceeded.  Limit: 5.0 globally."
+  std::string what = "images.insert " + image_path(body.value("name", ""));
+  return required(rest_.call("POST", url("global/images?requestId=" + request_id), &body, false, what), what);
 }
 
 Result<std::optional<json>> ComputeClient::delete_image(const std::string& name, const std::string& request_id) {

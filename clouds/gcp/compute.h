@@ -25,6 +25,10 @@ std::string compute_base_url(const GcpEnv& env);
 // A UUID (version 5 style, from SHA-256) derived from TEXT: the same image
 // and step always send the same requestId.
 std::string request_id_for(std::string_view text);
+// A requestId for one new call: TEXT, the time and a random number. Compute
+// answers a requestId it has seen (a failed call's too) with that first
+// operation, so a call made again on purpose needs a new one.
+std::string new_request_id(std::string_view text);
 
 class ComputeClient {
  public:

@@ -130,5 +130,13 @@ TEST(ComputeRequestId, IsAStableUuid) {
   EXPECT_NE(std::string("89ab").find(a[19]), std::string::npos);
 }
 
+TEST(ComputeRequestId, ANewCallGetsANewOne) {
+  // Within one second too: a re-run after a failed insert must not be
+  // answered with the failed operation.
+  std::string a = new_request_id("images.insert x");
+  EXPECT_NE(a, new_request_id("images.insert x"));
+  EXPECT_EQ(a.size(), 36u);
+}
+
 }  // namespace
 }  // namespace ch

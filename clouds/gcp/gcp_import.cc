@@ -6,6 +6,13 @@
 // insert again with the same requestId (Compute then answers with the first
 // call's operation), so an image is never made twice. An image of that name
 // that no run for this image made is refused (choose gcp.image_name).
+//
+// Quotas: a rate quota (403 rateLimitExceeded, 429) is retried by the shared
+// policy; a resource quota is final. Compute either refuses the insert (403
+// quotaExceeded) or accepts it and ends its operation with QUOTA_EXCEEDED;
+// both leave no image, so the claim recorded for the insert is withdrawn and
+// the YAML is as before the run: once the quota is raised (or images
+// deleted), the next run inserts afresh.
 #include "clouds/gcp/gcp_config.h"
 #include "clouds/gcp/gcp_session.h"
 #include "clouds/gcp/gcp_steps.h"
@@ -15,6 +22,17 @@
 namespace ch {
 
 using json = nlohmann::json;
+
+namespace {
+
+// A resource quota does not refill by waiting: the line says what to do.
+Error with_quota_hint(Error e) {
+  if (e.code == "quotaExceeded" || e.code == "QUOTA_EXCEEDED")
+    e.message += " (a project quota: raise it or delete unused images, then run import again)";
+  return e;
+}
+
+}  // namespace
 
 CloudStepResult gcp_import(ImageMetadata& meta, const CloudStepOptions& opts) {
   GcpEnv env = GcpEnv::from_process();
@@ -47,6 +65,17 @@ CloudStepResult gcp_import(ImageMetadata& meta, const CloudStepOptions& opts) {
   const std::string id = compute.image_path(c.image_name);
   const std::string what = "images.insert " + id;
 
+  // The claim as it was before this run, restored when Compute refuses the
+  // insert; once an insert of this image failed, no image of this name is
+  // ours, whichever run claimed it.
+  const std::optional<std::string> claimed = op_get(meta, "import", "image");
+  auto withdraw = [&](bool insert_failed) -> Status {
+    op_remove(meta, "import", "operation");
+    op_remove(meta, "import", "request_id");
+    if (claimed && !(insert_failed && *claimed == c.image_name)) op_set(meta, "import", "image", *claimed);
+    else op_remove(meta, "import", "image");
+    return opts.checkpoint();
+  };
   std::string operation;
   if (op_get(meta, "import", "image") == c.image_name) operation = op_get(meta, "import", "operation").value_or("");
   if (!operation.empty()) {
@@ -63,13 +92,21 @@ CloudStepResult gcp_import(ImageMetadata& meta, const CloudStepOptions& opts) {
     if (!existing || existing->value("status", "") == "PENDING") {
       std::string request_id = op_get(meta, "import", "request_id").value_or("");
       if (request_id.empty() || !ours)
-        request_id = request_id_for("images.insert " + id + " " + upload_url + " " + utc_now_iso8601());
+        request_id = new_request_id("images.insert " + id + " " + upload_url);
       op_set(meta, "import", "image", c.image_name);
       op_set(meta, "import", "request_id", request_id);
       CH_STEP_TRY(opts.checkpoint());
       log_info(meta.path() + ": import: creating image " + id + " from " + object->https_url());
-      CH_STEP_ASSIGN(op, compute.insert_image(body, request_id));
-      operation = op.value("name", "");
+      auto op = compute.insert_image(body, request_id);
+      if (!op.ok()) {
+        // A 4xx but 409 is a refusal: nothing was made. A transport failure or
+        // 5xx may hide an accepted insert, whose request_id must stay for the
+        // re-run; 409 means an image is there, maybe ours.
+        long status = op.error().http_status;
+        if (status >= 400 && status < 500 && status != 409) CH_STEP_TRY(withdraw(false));
+        return CloudStepResult::failure(with_quota_hint(op.error()));
+      }
+      operation = op->value("name", "");
       if (operation.empty()) return CloudStepResult::failure(Error{what + ": the answer names no operation"});
       op_set(meta, "import", "operation", operation);
       CH_STEP_TRY(opts.checkpoint());
@@ -81,11 +118,9 @@ CloudStepResult gcp_import(ImageMetadata& meta, const CloudStepOptions& opts) {
       // A failed insert leaves no image; the same requestId would only
       // return the failed operation again, so the next run starts afresh.
       if (waited.error().message.rfind(what + ": operation " + operation + " failed", 0) == 0) {
-        op_remove(meta, "import", "operation");
-        op_remove(meta, "import", "request_id");
-        CH_STEP_TRY(opts.checkpoint());
+        CH_STEP_TRY(withdraw(true));
       }
-      return CloudStepResult::failure(waited.error());
+      return CloudStepResult::failure(with_quota_hint(waited.error()));
     }
   }
   CH_STEP_ASSIGN(image, compute.get_image(c.image_name));

@@ -156,7 +156,7 @@ CloudStepResult gcp_publish(ImageMetadata& meta, const CloudStepOptions& opts) {
     if (same_deprecation(have, deprecation)) {
       r.lines.push_back("deprecation: already " + deprecation.dump());
     } else {
-      std::string rid = request_id_for("deprecate " + import_id + " " + deprecation.dump() + " " + utc_now_iso8601());
+      std::string rid = new_request_id("deprecate " + import_id + " " + deprecation.dump());
       CH_STEP_ASSIGN(op, compute.deprecate(image, deprecation, rid));
       CH_STEP_TRY(compute.wait(op.value("name", ""), "images.deprecate " + import_id));
       r.lines.push_back("deprecation: set " + deprecation.dump());

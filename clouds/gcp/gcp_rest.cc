@@ -77,9 +77,9 @@ Result<HttpResponse> GcpRest::send(std::string_view method, std::string_view url
 }
 
 Result<std::optional<json>> GcpRest::call(std::string_view method, std::string_view url, const json* body,
-                                          bool not_found_ok) {
+                                          bool not_found_ok, std::string_view name) {
   CH_ASSIGN(r, send(method, url, body ? body->dump() : std::string()));
-  std::string what = std::string(method) + " " + redact_url_text(url);
+  std::string what = name.empty() ? std::string(method) + " " + redact_url_text(url) : std::string(name);
   if (r.status == 404 && not_found_ok) return std::optional<json>();
   if (r.status / 100 != 2) return google_error(what, r);
   if (r.body.empty()) return std::optional<json>(json::object());

@@ -35,9 +35,11 @@ class GcpRest {
   Result<HttpResponse> send(std::string_view method, std::string_view url, std::string body = "",
                             std::vector<HttpHeader> headers = {}, const SendOptions& options = {});
   // A JSON call: the parsed 2xx body (an empty body is {}); nullopt on 404
-  // when NOT_FOUND_OK; any other status is google_error.
+  // when NOT_FOUND_OK; any other status is google_error, named WHAT (by
+  // default "METHOD URL").
   Result<std::optional<nlohmann::json>> call(std::string_view method, std::string_view url,
-                                             const nlohmann::json* body = nullptr, bool not_found_ok = false);
+                                             const nlohmann::json* body = nullptr, bool not_found_ok = false,
+                                             std::string_view what = {});
 
   HttpClient& http() { return client_; }
   const RetryPolicy& policy() const { return policy_; }

@@ -51,7 +51,7 @@ CloudStepResult gcp_rollback(ImageMetadata& meta, const CloudStepOptions& opts) 
         if (!s.ok()) log_info("gcp: the insert of " + id + " had failed: " + s.message());
       }
     }
-    CH_STEP_ASSIGN(del, compute.delete_image(image, request_id_for("delete " + id + " " + utc_now_iso8601())));
+    CH_STEP_ASSIGN(del, compute.delete_image(image, new_request_id("delete " + id)));
     if (del) {
       CH_STEP_TRY(compute.wait(del->value("name", ""), "images.delete " + id));
       r.lines.push_back("deleted image " + id);

@@ -67,10 +67,16 @@ Test control (not Google)
   GET  /_fake/health;  GET /_fake/state (objects without data, sessions, images, policies,
   operations);  GET /_fake/stats {"requests", "faults", "statuses", "upload_bytes"}; POST
   /_fake/reset;  POST /_fake/buckets {"name"};  GET /_fake/object?bucket=B&name=N (bytes);
-  POST /_fake/config {"op_seconds", "chunk_delay"};
+  POST /_fake/config {"op_seconds", "chunk_delay"};  POST /_fake/quota {"project", "images": N|null,
+  "where": "request"|"operation"}: images.insert in PROJECT once it holds N images answers 403
+  quotaExceeded (domain usageLimits, "Quota 'IMAGES' exceeded.  Limit: N.0 globally."), or
+  ("operation") a RUNNING operation that ends DONE with error.errors[{code QUOTA_EXCEEDED,
+  message, errorDetails[{quotaInfo}]}], httpErrorStatusCode 403; null lifts the quota;
   POST/DELETE /_fake/faults?rule=NAME {"match": regex on "METHOD /path", "throttle"|
   "status500"|"status503"|"drop"|"drop_after": share, "seed", "max_faults"} (first matching
-  rule decides; drop = closed unanswered and not applied; drop_after = applied, then closed).
+  rule decides; drop = closed unanswered and not applied; drop_after = applied, then closed;
+  throttle = what a rate quota answers: 403 rateLimitExceeded on Compute, 429 rateLimitExceeded
+  with Retry-After elsewhere).
 """
 
 from __future__ import annotations
@@ -141,12 +147,13 @@ class GError(Exception):
               409: "ALREADY_EXISTS", 410: "NOT_FOUND", 412: "FAILED_PRECONDITION", 429: "RESOURCE_EXHAUSTED",
               500: "INTERNAL", 503: "UNAVAILABLE"}
 
-    def __init__(self, status: int, reason: str, message: str, headers=None):
+    def __init__(self, status: int, reason: str, message: str, headers=None, domain: str = "global"):
         self.status, self.reason, self.message, self.headers = status, reason, message, headers or []
+        self.domain = domain  # "usageLimits" for quota and rate-limit errors
 
     def reply(self) -> Reply:
         return Reply(self.status, {"error": {"code": self.status, "message": self.message,
-                                             "errors": [{"message": self.message, "domain": "global",
+                                             "errors": [{"message": self.message, "domain": self.domain,
                                                          "reason": self.reason}],
                                              "status": self.STATUS.get(self.status, "UNKNOWN")}}, self.headers)
 
@@ -175,6 +182,8 @@ class FakeGcp(FakeApp):
         self.policies: dict[tuple[str, str], dict] = {}
         self.operations: dict[tuple[str, str], dict] = {}
         self.request_ids: dict[str, str] = {}
+        # Per-project IMAGES quota: project -> {"images": limit, "where": "request"|"operation"}.
+        self.quotas: dict[str, dict] = {}
         super().__init__()
 
     def reset_stats(self) -> None:
@@ -188,10 +197,25 @@ class FakeGcp(FakeApp):
 
     def fault_reply(self, fault: str, path: str) -> Reply:
         if fault == "throttle":
-            return GError(429, "rateLimitExceeded", "Rate Limit Exceeded", [("Retry-After", "1")]).reply()
+            return self.rate_limited(path).reply()
         if fault == "status503":
             return GError(503, "backendError", "Backend Error").reply()
         return GError(500, "internalError", "Internal Error").reply()
+
+    @staticmethod
+    def rate_limited(path: str) -> GError:
+        """What a rate quota answers, per service. Compute: 403 rateLimitExceeded ("If your project
+        exceeds a rate quota, you receive a 403 error with the reason rateLimitExceeded", Compute
+        rate quotas), with a message that starts "Quota exceeded" like a resource quota's: only the
+        reason tells them apart. Cloud Storage and the token endpoints: 429 Too Many Requests."""
+        m = re.match(r"^/compute/v1/projects/([^/]+)/", path)
+        if m:
+            group = "Read requests" if "/operations/" in path else "Queries"
+            return GError(403, "rateLimitExceeded", f"Quota exceeded for quota metric '{group}' and limit "
+                          f"'{group} per minute' of service 'compute.googleapis.com' for consumer "
+                          f"'project_number:123456'.", domain="usageLimits")
+        return GError(429, "rateLimitExceeded", "The project exceeded the rate limit for CloudStorage and the "
+                      "specified bucket.", [("Retry-After", "1")], domain="usageLimits")
 
     def answer(self, h, method: str, path: str, query: str, body: bytes) -> Reply:
         try:
@@ -498,8 +522,14 @@ class FakeGcp(FakeApp):
                 err = op["_finish"]()
                 op["status"], op["progress"], op["endTime"] = "DONE", 100, rfc3339(now)
                 if err:
-                    op["error"] = {"errors": [{"code": err[0], "message": err[1]}]}
-                    op["httpErrorStatusCode"], op["httpErrorMessage"] = 400, "BAD REQUEST"
+                    # (code, message[, HTTP status, errorDetails])
+                    e = {"code": err[0], "message": err[1]}
+                    if len(err) > 3:
+                        e["errorDetails"] = err[3]
+                    status = err[2] if len(err) > 2 else 400
+                    op["error"] = {"errors": [e]}
+                    op["httpErrorStatusCode"] = status
+                    op["httpErrorMessage"] = {400: "BAD REQUEST", 403: "FORBIDDEN"}.get(status, "ERROR")
 
     @staticmethod
     def render_op(op: dict) -> dict:
@@ -601,6 +631,20 @@ class FakeGcp(FakeApp):
         if not m:
             raise GError(400, "invalid", f"Invalid value for field 'resource.rawDisk.source': '{src}'.")
         bucket, obj = m.group(1), unquote(m.group(2))
+        quota = self.quotas.get(project)
+        if quota is not None and sum(p == project for p, _ in self.images) >= quota["images"]:
+            # Google's words for a resource quota; whether images.insert refuses at once (403
+            # quotaExceeded) or accepts and fails its operation (QUOTA_EXCEEDED) is not
+            # documented for images, so the test chooses.
+            limit = float(quota["images"])
+            message = f"Quota 'IMAGES' exceeded.  Limit: {limit} globally."
+            if quota["where"] == "request":
+                raise GError(403, "quotaExceeded", message, domain="usageLimits")
+            details = [{"quotaInfo": {"metricName": "compute.googleapis.com/images", "limitName": "IMAGES-per-project",
+                                      "limit": limit}}]
+            op = self.new_operation(project, "insert", f"images/{name}",
+                                    lambda: ("QUOTA_EXCEEDED", message, 403, details), request_id)
+            return Reply(200, self.render_op(op))
         now = time.time()
         img = {"kind": "compute#image", "id": str(random.getrandbits(63)), "creationTimestamp": rfc3339(now),
                "name": name, "status": "PENDING", "sourceType": "RAW", "rawDisk": {"source": src, "containerType": "TAR"},
@@ -666,6 +710,15 @@ class FakeGcp(FakeApp):
             if path == "/_fake/object":
                 o = self.objects.get((q.get("bucket", ""), q.get("name", "")))
                 return Reply(200, bytes(o["data"])) if o else Reply(404, {"error": "no such object"})
+            if path == "/_fake/quota" and method == "POST":
+                doc = json.loads(body or b"{}")
+                if doc.get("images") is None:
+                    self.quotas.pop(doc["project"], None)
+                else:
+                    if doc.get("where", "request") not in ("request", "operation"):
+                        return Reply(400, {"error": "where: request or operation"})
+                    self.quotas[doc["project"]] = {"images": int(doc["images"]), "where": doc.get("where", "request")}
+                return Reply(200, {"quotas": self.quotas})
             if path == "/_fake/config" and method == "POST":
                 doc = json.loads(body or b"{}")
                 self.op_seconds = float(doc.get("op_seconds", self.op_seconds))
