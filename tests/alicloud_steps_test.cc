@@ -7,7 +7,10 @@
 // tags and share permission.
 //
 // Every test has its own bucket and image name, so tests running in parallel
-// never see each other's state.
+// never see each other's state; the fake's global controls are keyed to one
+// test: throttle rules by the test's image name, copy_fail_regions and image
+// quotas by regions only that test uses (cn-shenzhen; cn-beijing, us-west-1,
+// ap-northeast-1).
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -16,6 +19,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -116,11 +120,41 @@ class AlicloudSteps : public ::testing::Test, protected StepFixture {
     fault_rule_ = name_;
     fake("POST", "/_fake/faults?rule=" + fault_rule_, rule.dump());
   }
+  // ECS throttling answers (one per code, in order) for requests matching
+  // MATCH: the rule is named after the test, so parallel tests keep theirs.
+  void add_throttle(const std::string& rule, const std::string& match, const std::vector<std::string>& codes) {
+    throttle_rules_.push_back(name_ + "-" + rule);
+    fake("POST", "/_fake/throttle?rule=" + throttle_rules_.back(), json{{"match", match}, {"codes", codes}}.dump());
+  }
+  size_t throttles_left() {
+    json rules = fake("GET", "/_fake/throttle");
+    size_t left = 0;
+    for (const std::string& r : throttle_rules_) left += rules[r]["codes"].size();
+    return left;
+  }
+  // The custom image quota of REGION (a region only this test uses).
+  void set_quota(const std::string& region, int images) {
+    fake("POST", "/_fake/quota", json{{"region", region}, {"images", images}}.dump());
+    quota_regions_.push_back(region);
+  }
+  void lift_quota(const std::string& region) { fake("DELETE", "/_fake/quota?region=" + region); }
+  int stat(const std::string& key) { return state()["stats"].value(key, 0); }
+  // Lines of TEXT containing NEEDLE.
+  static std::vector<std::string> lines_with(const std::string& text, const std::string& needle) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);)
+      if (line.find(needle) != std::string::npos) out.push_back(line);
+    return out;
+  }
   void TearDown() override {
     if (!fault_rule_.empty()) fake("DELETE", "/_fake/faults?rule=" + fault_rule_);
+    for (const std::string& r : throttle_rules_) fake("DELETE", "/_fake/throttle?rule=" + r);
+    for (const std::string& r : quota_regions_) lift_quota(r);
   }
 
   std::string oss_, ecs_, name_, bucket_, fault_rule_;
+  std::vector<std::string> quota_regions_, throttle_rules_;
   bool use_profile_ = false;
 };
 
@@ -359,6 +393,136 @@ TEST_F(AlicloudSteps, DryRunAndBadInputChangeNothing) {
   StepRun imp = run("import image.yaml");
   EXPECT_EQ(imp.code, 2);
   EXPECT_NE(imp.err.find("run upload first"), std::string::npos) << imp.err;
+}
+
+// Over the custom image quota, ImportImage is refused once (not retried) in
+// one line naming the call, 403, QuotaExceed.Image, ECS's message, the
+// request id and what to do; the YAML keeps only the ClientToken, so the
+// run after the quota is raised imports with it and converges.
+TEST_F(AlicloudSteps, ImportOverQuotaIsOneLineAndTheRerunImports) {
+  constexpr char kRegion[] = "cn-beijing";  // no other test imports or copies here
+  bucket_ = unique_name("q").substr(0, 63);
+  fake("POST", "/_fake/buckets", json{{"name", bucket_}, {"region", kRegion}}.dump());
+  make_disk(4 << 20, 13);
+  write("image.yaml", yaml(std::string("regions: [") + kRegion + "]\n", "", "raw"));
+  steps({"convert", "upload"});
+  set_quota(kRegion, 0);
+  StepRun r = run("import image.yaml");
+  EXPECT_EQ(r.code, 1) << r.err;
+  auto lines = lines_with(r.err, "QuotaExceed.Image");
+  ASSERT_EQ(lines.size(), 1u) << r.err;
+  EXPECT_NE(lines[0].find("ECS ImportImage (cn-beijing): HTTP 403 QuotaExceed.Image: The Image Quota exceeds. "
+                          "(request id "),
+            std::string::npos)
+      << lines[0];
+  EXPECT_NE(lines[0].find("custom image quota of cn-beijing is used up"), std::string::npos) << lines[0];
+  EXPECT_EQ(r.err.find("retrying"), std::string::npos) << r.err;
+  EXPECT_EQ(stat("quota ImportImage cn-beijing"), 1);
+  ImageMetadata m = meta();
+  EXPECT_FALSE(m.has("imported"));
+  EXPECT_FALSE(m.has("import_id"));
+  auto token = op_get(m, "import", "client_token");
+  EXPECT_TRUE(token);
+  EXPECT_FALSE(op_get(m, "import", "image_id"));
+  EXPECT_TRUE(images_named().empty());
+
+  lift_quota(kRegion);
+  StepRun again = run("import image.yaml");
+  ASSERT_EQ(again.code, 0) << again.err;
+  m = meta();
+  EXPECT_EQ(op_get(m, "import", "client_token"), token);
+  auto by_region = images_named();
+  ASSERT_EQ(by_region.size(), 1u);
+  EXPECT_EQ(m.get_string("import_id"), by_region[kRegion].value("ImageId", ""));
+  EXPECT_EQ(by_region[kRegion].value("Status", ""), "Available");
+}
+
+// One destination over its quota: its CopyImage is refused once, the other
+// regions are published (exit 3) and the YAML records only them; after the
+// quota is raised the re-run copies the missing region only.
+TEST_F(AlicloudSteps, PublishWithARegionOverQuotaIsPartialThenConverges) {
+  constexpr char kFull[] = "us-west-1", kFine[] = "ap-northeast-1";  // regions only this test uses
+  make_disk(4 << 20, 17);
+  write("image.yaml", yaml(std::string("regions: [") + kHome + ", " + kFull + ", " + kFine + "]\n"));
+  steps({"convert", "upload", "import"});
+  set_quota(kFull, 0);
+  StepRun pub = run("publish image.yaml");
+  EXPECT_EQ(pub.code, 3) << pub.err << pub.out;
+  auto lines = lines_with(pub.err, "QuotaExceed.Image");
+  ASSERT_EQ(lines.size(), 1u) << pub.err;
+  EXPECT_NE(lines[0].find(std::string(kFull) + ": failed: ECS CopyImage (cn-hangzhou): HTTP 403 QuotaExceed.Image: "
+                          "The number of images exceeds the limit (0). (request id "),
+            std::string::npos)
+      << lines[0];
+  EXPECT_NE(lines[0].find("custom image quota of us-west-1 is used up"), std::string::npos) << lines[0];
+  EXPECT_EQ(stat(std::string("quota CopyImage ") + kFull), 1);
+  ImageMetadata m = meta();
+  EXPECT_FALSE(map_get(m, "artifacts", kFull));
+  EXPECT_FALSE(op_get(m, "publish", kFull));
+  EXPECT_TRUE(map_get(m, "artifacts", kHome));
+  auto fine = map_get(m, "artifacts", kFine);
+  ASSERT_TRUE(fine);
+  EXPECT_FALSE(m.get_string("published"));
+
+  lift_quota(kFull);
+  StepRun again = run("publish image.yaml");
+  ASSERT_EQ(again.code, 0) << again.err;
+  m = meta();
+  EXPECT_EQ(map_get(m, "artifacts", kFine), fine);  // not copied again
+  int named = 0;
+  json s = state();
+  for (auto& [id, img] : s["images"].items()) named += img.value("ImageName", "") == name_;
+  EXPECT_EQ(named, 3);
+  auto by_region = images_named();
+  EXPECT_EQ(map_get(m, "artifacts", kFull), by_region[kFull].value("ImageId", ""));
+  EXPECT_EQ(by_region[kFull].value("Status", ""), "Available");
+  EXPECT_TRUE(m.get_string("published"));
+}
+
+// ECS flow control (Throttling, Throttling.User, Throttling.Api: 400;
+// ServiceUnavailable: 503) is retried with backoff and the step succeeds;
+// throttling that outlasts the retry budget fails in one line saying how
+// many attempts were made, with the YAML as a re-run needs it.
+TEST_F(AlicloudSteps, ThrottledCallsAreRetriedThenSucceed) {
+  make_disk(4 << 20, 19);
+  write("image.yaml", yaml(std::string("regions: [") + kHome + ", " + kOther + "]\n"));
+  steps({"convert", "upload"});
+  // Budget: 8 attempts (RetryPolicy), all 8 throttled.
+  add_throttle("budget", "^ECS ImportImage .*ImageName=" + name_ + "( |$)",
+               std::vector<std::string>(8, "Throttling.User"));
+  StepRun r = run("import image.yaml");
+  EXPECT_EQ(r.code, 1) << r.err;
+  auto failed = lines_with(r.err, "after 8 attempts");
+  ASSERT_EQ(failed.size(), 1u) << r.err;
+  EXPECT_NE(failed[0].find("ECS ImportImage (cn-hangzhou): HTTP 400 Throttling.User: Request was denied due to user "
+                           "flow control. (request id "),
+            std::string::npos)
+      << failed[0];
+  EXPECT_EQ(lines_with(r.err, "retrying ECS ImportImage (cn-hangzhou) after HTTP 400 Throttling.User (").size(), 7u)
+      << r.err;
+  EXPECT_EQ(throttles_left(), 0u);
+  EXPECT_TRUE(op_get(meta(), "import", "client_token"));
+  EXPECT_FALSE(op_get(meta(), "import", "image_id"));
+  EXPECT_TRUE(images_named().empty());
+
+  add_throttle("import", "^ECS ImportImage .*ImageName=" + name_ + "( |$)",
+               {"Throttling", "Throttling.User", "Throttling.Api", "ServiceUnavailable"});
+  add_throttle("copy", "^ECS CopyImage .*ImageName=" + name_ + "( |$)", {"Throttling.Api", "Throttling"});
+  StepRun imp = run("import image.yaml");
+  ASSERT_EQ(imp.code, 0) << imp.err;
+  for (const char* cause : {"HTTP 400 Throttling (", "HTTP 400 Throttling.User (", "HTTP 400 Throttling.Api (",
+                            "HTTP 503 ServiceUnavailable ("})
+    EXPECT_EQ(lines_with(imp.err, std::string("retrying ECS ImportImage (cn-hangzhou) after ") + cause).size(), 1u)
+        << cause << "\n" << imp.err;
+  StepRun pub = run("publish image.yaml");
+  ASSERT_EQ(pub.code, 0) << pub.err;
+  EXPECT_EQ(lines_with(pub.err, "retrying ECS CopyImage").size(), 2u) << pub.err;
+  EXPECT_EQ(throttles_left(), 0u);
+  auto by_region = images_named();
+  ASSERT_EQ(by_region.size(), 2u);  // every retry of a create carried the same ClientToken
+  ImageMetadata m = meta();
+  EXPECT_EQ(map_get(m, "artifacts", kOther), by_region[kOther].value("ImageId", ""));
+  EXPECT_TRUE(m.get_string("published"));
 }
 
 }  // namespace

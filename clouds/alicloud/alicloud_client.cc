@@ -50,17 +50,21 @@ std::string form_encode(const std::vector<std::pair<std::string, std::string>>& 
   return out;
 }
 
-// "HTTP 403 SignatureDoesNotMatch: message (request id X)"
+// "HTTP 403 SignatureDoesNotMatch: message (request id X)"; ATTEMPTS > 1
+// (the last of retried throttling or 5xx answers) is said too, so a user
+// sees the tool did back off before giving up.
 Error service_error(const std::string& what, long status, const std::string& code, const std::string& message,
-                    const std::string& request_id) {
+                    const std::string& request_id, int attempts = 1) {
   std::string m = what + ": HTTP " + std::to_string(status);
   if (!code.empty()) m += " " + code;
   if (!message.empty()) m += ": " + message;
-  if (!request_id.empty()) m += " (request id " + request_id + ")";
+  std::string tail = request_id.empty() ? "" : "request id " + request_id;
+  if (attempts > 1) tail += (tail.empty() ? "" : ", ") + std::string("after ") + std::to_string(attempts) + " attempts";
+  if (!tail.empty()) m += " (" + tail + ")";
   return Error{m, code, status};
 }
 
-Error oss_error(const std::string& what, const HttpResponse& r) {
+Error oss_error(const std::string& what, const HttpResponse& r, int attempts) {
   pugi::xml_document doc;
   std::string code, message, rid = r.header("x-oss-request-id");
   if (!r.body.empty() && doc.load_buffer(r.body.data(), r.body.size())) {
@@ -70,7 +74,7 @@ Error oss_error(const std::string& what, const HttpResponse& r) {
     if (rid.empty()) rid = e.child_value("RequestId");
   }
   if (code.empty()) code = r.header("x-oss-ec").empty() ? "" : "EC " + r.header("x-oss-ec");
-  return service_error(what, r.status, code, message, rid);
+  return service_error(what, r.status, code, message, rid, attempts);
 }
 
 }  // namespace
@@ -176,10 +180,11 @@ Result<HttpResponse> AliClient::oss(const OssCall& call) {
   so.file_body = call.file_body;
   so.on_upload_progress = call.progress;
   so.no_response_body = call.method == "HEAD";
-  CH_ASSIGN(resp, send_with_retry(http_, retry_, make, so));
+  RetryStats stats;
+  CH_ASSIGN(resp, send_with_retry(http_, retry_, make, so, &stats));
   if ((resp.status < 200 || resp.status > 299) &&
       std::find(call.accept.begin(), call.accept.end(), resp.status) == call.accept.end())
-    return oss_error(what, resp);
+    return oss_error(what, resp, stats.attempts);
   return resp;
 }
 
@@ -213,7 +218,8 @@ Result<json> AliClient::ecs(const std::string& region, const std::string& action
   };
   SendOptions so;
   so.label = what;
-  CH_ASSIGN(resp, send_with_retry(http_, retry_, make, so));
+  RetryStats stats;
+  CH_ASSIGN(resp, send_with_retry(http_, retry_, make, so, &stats));
   json body = json::parse(resp.body, nullptr, false);
   if (resp.status < 200 || resp.status > 299) {
     std::string code, message, rid = resp.request_id;
@@ -222,7 +228,16 @@ Result<json> AliClient::ecs(const std::string& region, const std::string& action
       message = body.value("Message", "");
       if (body.contains("RequestId") && body["RequestId"].is_string()) rid = body["RequestId"];
     }
-    return service_error(what, resp.status, code, message, rid);
+    Error e = service_error(what, resp.status, code, message, rid, stats.attempts);
+    // A quota refusal is final (never retried: retry.h retries only
+    // Throttling.* and 5xx) and needs a person: say which region's quota and
+    // what frees it. CopyImage counts against its destination region.
+    if (code == "QuotaExceed.Image") {
+      auto dest = std::find_if(params.begin(), params.end(), [](const auto& p) { return p.first == "DestinationRegionId"; });
+      e.message += "; the custom image quota of " + (dest == params.end() ? region : dest->second) +
+                   " is used up: delete images no longer needed there or raise the quota in Quota Center, then run again";
+    }
+    return e;
   }
   if (!body.is_object()) return Error{what + ": the response is not a JSON object"};
   return body;

@@ -22,7 +22,12 @@
 // Errors read "OSS UploadPart 3 of oss://b/k: HTTP 403 SignatureDoesNotMatch:
 // The request signature ... (request id 5F..)" and "ECS ImportImage
 // (cn-hangzhou): HTTP 400 InvalidParameter: ... (request id ..)", with
-// Error::code and http_status set.
+// Error::code and http_status set; "after N attempts" joins the request id
+// when retries came first. Retried (clouds/http/retry.h): ECS's Throttling,
+// Throttling.User, Throttling.Api (HTTP 400) and every 5xx but 501 (ECS
+// ServiceUnavailable, OSS TotalQpsLimitExceeded and the other 503 flow
+// controls). Never retried: quota refusals such as ECS QuotaExceed.Image
+// (HTTP 403), whose message then names the region whose quota is used up.
 #pragma once
 
 #include <functional>

@@ -1,4 +1,5 @@
-// Credentials order, ~/.aliyun/config.json profiles, endpoints.
+// Credentials order, ~/.aliyun/config.json profiles, endpoints; which ECS
+// and OSS errors are retried, and how the final error reads.
 #include "clouds/alicloud/alicloud_client.h"
 
 #include <sys/stat.h>
@@ -7,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/test_http_server.h"
 #include "tests/test_util.h"
 
 namespace ch {
@@ -72,6 +74,68 @@ TEST(AliEndpoints, HostsAndOverrides) {
   EXPECT_EQ(e->oss->port, 9000);
   EXPECT_FALSE(e->ecs);
   EXPECT_FALSE(alicloud_endpoints({{"ALIBABA_CLOUD_ECS_ENDPOINT", "::bad"}}).ok());
+}
+
+// A scripted ECS/OSS endpoint: the client's requests go to SERVER.
+class AliRetryTest : public ::testing::Test {
+ protected:
+  AliClient client() {
+    auto e = alicloud_endpoints({{"ALIBABA_CLOUD_ECS_ENDPOINT", server_.url()}, {"ALIBABA_CLOUD_OSS_ENDPOINT", server_.url()}});
+    EXPECT_TRUE(e.ok());
+    RetryPolicy fast;
+    fast.base_delay = std::chrono::milliseconds(1);
+    fast.max_delay = std::chrono::milliseconds(2);
+    return AliClient(http_, {"AK", "SECRET", "", "test"}, *e, OssSignature::kV4, fast);
+  }
+  static test::ScriptedResponse ecs_error(int status, const std::string& code, const std::string& message) {
+    return {status, {{"Content-Type", "application/json"}},
+            R"({"RequestId":"RID-1","HostId":"ecs.aliyuncs.com","Code":")" + code + R"(","Message":")" + message +
+                R"(","Recommend":""})"};
+  }
+  test::HttpTestServer server_;
+  HttpClient http_;
+};
+
+TEST_F(AliRetryTest, EcsThrottlingIsRetriedUntilItPasses) {
+  server_.enqueue(ecs_error(400, "Throttling.User", "Request was denied due to user flow control."));
+  server_.enqueue(ecs_error(400, "Throttling", "Request was denied due to request throttling."));
+  server_.enqueue(ecs_error(503, "ServiceUnavailable", "The request has failed due to a temporary failure."));
+  server_.enqueue({200, {{"Content-Type", "application/json"}}, R"({"RequestId":"R","ImageId":"m-1"})"});
+  AliClient c = client();
+  auto r = c.ecs("cn-hangzhou", "ImportImage", {{"ImageName", "x"}});
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_EQ(r->value("ImageId", ""), "m-1");
+  auto reqs = server_.requests();
+  ASSERT_EQ(reqs.size(), 4u);
+  // Every attempt is signed anew: a fresh nonce each time.
+  EXPECT_NE(reqs[0].body, reqs[1].body);
+}
+
+TEST_F(AliRetryTest, QuotaIsNotRetriedAndNamesTheRegion) {
+  server_.enqueue(ecs_error(403, "QuotaExceed.Image", "The number of images exceeds the limit (100)."));
+  AliClient c = client();
+  auto r = c.ecs("cn-hangzhou", "CopyImage", {{"ImageId", "m-1"}, {"DestinationRegionId", "eu-central-1"}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(server_.requests().size(), 1u);
+  EXPECT_EQ(r.error().code, "QuotaExceed.Image");
+  EXPECT_EQ(r.error().http_status, 403);
+  EXPECT_EQ(r.message(),
+            "ECS CopyImage (cn-hangzhou): HTTP 403 QuotaExceed.Image: The number of images exceeds the limit (100). "
+            "(request id RID-1); the custom image quota of eu-central-1 is used up: delete images no longer needed "
+            "there or raise the quota in Quota Center, then run again");
+}
+
+TEST_F(AliRetryTest, ThrottlingPastTheBudgetSaysHowManyAttempts) {
+  for (int i = 0; i < 8; ++i)
+    server_.enqueue({503, {{"Content-Type", "application/xml"}, {"x-oss-request-id", "OSSRID"}, {"x-oss-ec", "0004-00000302"}},
+                     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>TotalQpsLimitExceeded</Code>"
+                     "<Message>Max total qps limit is exceeded</Message><RequestId>OSSRID</RequestId></Error>"});
+  AliClient c = client();
+  auto r = c.oss({"OSS PutObject", "PUT", "cn-hangzhou", "bucket", "k", {}, {}, "data"});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(server_.requests().size(), 8u);
+  EXPECT_EQ(r.message(), "OSS PutObject oss://bucket/k: HTTP 503 TotalQpsLimitExceeded: Max total qps limit is "
+                         "exceeded (request id OSSRID, after 8 attempts)");
 }
 
 }  // namespace

@@ -22,7 +22,8 @@ region's endpoint gets 403 AccessDenied ("must be addressed using the specified 
   headers: AccessDenied (no Authorization), InvalidAccessKeyId, SignatureDoesNotMatch,
   RequestTimeTooSkewed (15 min), InvalidArgument (bad V4 headers/scope), NoSuchBucket, NoSuchKey,
   NoSuchUpload, InvalidDigest / BadDigest (Content-MD5), InvalidPart, InvalidPartOrder,
-  EntityTooSmall (parts but the last below 100 KB), InvalidSecurityToken.
+  EntityTooSmall (parts but the last below 100 KB), InvalidSecurityToken; injected: 503
+  TotalQpsLimitExceeded (EC 0004-00000302, OSS's flow control) and 503 ServiceUnavailable.
   Operations: PutObject, GetObject, HeadObject (x-oss-hash-crc64ecma, x-oss-object-type),
   DeleteObject (204 even when absent), InitiateMultipartUpload, UploadPart (ETag = quoted
   uppercase MD5, x-oss-hash-crc64ecma of the part), ListParts (max-parts/part-number-marker paging),
@@ -36,7 +37,10 @@ HMAC-SHA1 of METHOD&%2F&percent-encoded sorted query with key SECRET&. Errors as
   message quotes the server's string to sign), InvalidAccessKeyId.NotFound (404),
   SignatureNonceUsed (400), InvalidTimeStamp.Expired (400, 15 min), InvalidSecurityToken.Missing/
   .MisMatch (400), MissingParameter (400), InvalidRegionId.NotFound (404),
-  InvalidAction.NotFound (404), Throttling.User (400, injected).
+  InvalidAction.NotFound (404), Throttling.User (400, injected), and the throttling codes of
+  /_fake/throttle: Throttling (400, "Request was denied due to request throttling."),
+  Throttling.User (400, "... user flow control."), Throttling.Api (400, "... api flow control."),
+  ServiceUnavailable (503).
   ImportImage: OSS object must exist in a bucket of the same region (InvalidOSSObject.NotFound);
     Format RAW|VHD|QCOW2 (any case); DiskImageSize (GiB) >= the image's virtual size (read from
     the qcow2 header, or the raw/vhd size) else InvalidParameter.DiskImageSize; Architecture
@@ -47,6 +51,12 @@ HMAC-SHA1 of METHOD&%2F&percent-encoded sorted query with key SECRET&. Errors as
     ImageOwnerAlias, PageSize/PageNumber.
   CopyImage: source must be Available (IncorrectImageStatus); ClientToken; copy Creating for
     --copy-seconds, then Available (or CreateFailed for regions in config copy_fail_regions).
+  Custom image quota (per region, set through /_fake/quota; unlimited by default): an ImportImage
+    or CopyImage that would make the region hold more custom images than the quota is refused with
+    403 QuotaExceed.Image ("The Image Quota exceeds." from ImportImage, "The number of images
+    exceeds the limit (N)." from CopyImage, as the two API references word it); a repeated
+    ClientToken still answers the image it made. Refusals are counted in stats as
+    "quota ACTION REGION".
   ModifyImageSharePermission (IsPublic, AddAccount.N/RemoveAccount.N; Available only),
   DescribeImageSharePermission (ShareGroups.ShareGroup [{Group: all}] when public, Accounts),
   TagResources (ResourceType image), DeleteImage (IncorrectImageStatus while Creating;
@@ -59,6 +69,11 @@ Test control (either port, no auth):
   GET  /_fake/state                                 buckets (object sizes, crc), uploads, images, stats
   POST /_fake/config {"import_seconds","copy_seconds","copy_fail_regions": [..],"part_delay": s}
        (part_delay: every UploadPart waits this long before answering, to kill a run mid-upload)
+  POST /_fake/quota {"region": R, "images": N}       custom image quota of R (DELETE ?region=R lifts it)
+  GET, POST/DELETE /_fake/throttle?rule=NAME {"match": regex as for faults, "codes": [..]}
+       the next matching ECS requests, one per code in order, are answered with that throttling
+       code (Throttling, Throttling.User, Throttling.Api: 400; ServiceUnavailable: 503), then the
+       rule is spent (GET lists the codes each rule has left); per test by its name and its regex
   POST/DELETE /_fake/faults?rule=NAME {"match": regex on "ECS Action k=v ..." (sorted parameters, no
        credentials) / "OSS METHOD /bucket/key?query",
        "throttle"|"status500"|"status503"|"drop"|"drop_after": share, "seed", "sequence", "max_faults"}
@@ -102,6 +117,13 @@ V1_SUBRESOURCES = {"acl", "append", "bucketInfo", "cname", "comp", "cors", "dele
 MIN_PART = 100 * 1024
 GIB = 1 << 30
 SKEW = 15 * 60
+# ECS's flow-control answers (common error codes of the RPC APIs; the SDKs retry them).
+THROTTLE_ANSWERS = {
+    "Throttling": (400, "Request was denied due to request throttling."),
+    "Throttling.User": (400, "Request was denied due to user flow control."),
+    "Throttling.Api": (400, "Request was denied due to api flow control."),
+    "ServiceUnavailable": (503, "The request has failed due to a temporary failure of the server."),
+}
 
 # CRC-64/XZ table (ECMA-182 polynomial, reflected).
 _POLY = 0xC96C5795D7870F42
@@ -146,6 +168,8 @@ class State:
         self.tokens: dict[str, str] = {}        # ClientToken -> image id
         self.nonces: set[str] = set()
         self.rules = FaultRules()
+        self.quota: dict[str, int] = {}        # region -> max custom images
+        self.throttles: dict[str, dict] = {}   # rule name -> {"match": regex, "codes": [..] left}
         self.stats: Counter = Counter()
         self.state_dir = args.state_dir
 
@@ -241,6 +265,25 @@ class Handler(FakeHandler):
             elif path == "/_fake/config" and self.command == "POST":
                 st.config.update(doc)
                 out = st.config
+            elif path == "/_fake/quota":
+                if self.command == "DELETE":
+                    st.quota.pop(q.get("region", ""), None)
+                else:
+                    if doc.get("region") not in REGIONS or int(doc.get("images", -1)) < 0:
+                        return self.reply(400, b'{"error":"need a known region and images >= 0"}')
+                    st.quota[doc["region"]] = int(doc["images"])
+                out = st.quota
+            elif path == "/_fake/throttle":
+                name = q.get("rule", "")
+                if self.command == "DELETE":
+                    st.throttles.pop(name, None)
+                elif self.command == "POST":
+                    bad = [c for c in doc.get("codes", []) if c not in THROTTLE_ANSWERS]
+                    if not name or bad or not doc.get("codes"):
+                        return self.reply(400, json.dumps({"error": f"need ?rule= and codes from "
+                                                                    f"{sorted(THROTTLE_ANSWERS)}"}).encode())
+                    st.throttles[name] = {"match": re.compile(doc.get("match", "")), "codes": list(doc["codes"])}
+                out = {k: {"match": v["match"].pattern, "codes": v["codes"]} for k, v in st.throttles.items()}
             elif path == "/_fake/faults":
                 try:
                     out = st.rules.control(self.command, query, data)
@@ -257,7 +300,8 @@ def oss_error(h: Handler, st: State, e: Fail, bucket: str = "", key: str = "") -
     rid = request_id()
     ec = {"AccessDenied": "0003-00000001", "InvalidAccessKeyId": "0002-00000902",
           "SignatureDoesNotMatch": "0002-00000040", "NoSuchKey": "0026-00000001",
-          "NoSuchBucket": "0015-00000101", "NoSuchUpload": "0042-00000002"}.get(e.code, "0000-00000000")
+          "NoSuchBucket": "0015-00000101", "NoSuchUpload": "0042-00000002",
+          "TotalQpsLimitExceeded": "0004-00000302"}.get(e.code, "0000-00000000")
     fields = {"Code": e.code, "Message": e.message, "RequestId": rid, "HostId": h.headers.get("Host", "")}
     fields.update(e.extra)
     fields["EC"] = ec
@@ -393,8 +437,9 @@ def oss_service(h: Handler, st: State, parts, data: bytes) -> None:
         return h.drop()
     if fault in ("status500", "status503", "throttle"):
         code = {"status500": (500, "InternalError", "We encountered an internal error. Please try again."),
-                "status503": (503, "ServiceUnavailable", "Please reduce your request rate."),
-                "throttle": (503, "ServiceUnavailable", "Please reduce your request rate.")}[fault]
+                "status503": (503, "ServiceUnavailable", "Thread pool is almost full, please retry later"),
+                # OSS's flow control (its "HTTP status code 503" page): the account's QPS limit.
+                "throttle": (503, "TotalQpsLimitExceeded", "Max total qps limit is exceeded")}[fault]
         return oss_error(h, st, Fail(*code), bucket, key)
     try:
         with st.lock:
@@ -570,6 +615,14 @@ def ecs_service(h: Handler, st: State, parts, data: bytes) -> None:
     label = f"ECS {action} " + " ".join(f"{k}={v}" for k, v in sorted(p.items()) if k not in (
         "Signature", "SignatureNonce", "AccessKeyId", "SecurityToken", "Timestamp"))
     st.log(label)
+    with st.lock:
+        code = next((r["codes"].pop(0) for r in st.throttles.values() if r["codes"] and r["match"].search(label)),
+                    None)
+    if code:
+        st.stats[f"ecs {code}"] += 1
+        status, message = THROTTLE_ANSWERS[code]
+        return ecs_reply(h, status, {"Code": code, "Message": message, "HostId": "ecs.aliyuncs.com",
+                                     "Recommend": f"https://api.aliyun.com/troubleshoot?q={code}"})
     fault = st.fault(label)
     if fault == "drop":
         return h.drop()
@@ -666,6 +719,16 @@ def find_image(st: State, region: str, image_id: str) -> dict:
     return st.refresh(img)
 
 
+def check_quota(st: State, action: str, region: str) -> None:
+    """403 QuotaExceed.Image when REGION already holds its quota of custom images."""
+    limit = st.quota.get(region)
+    if limit is None or sum(1 for i in st.images.values() if i["RegionId"] == region) < limit:
+        return
+    st.stats[f"quota {action} {region}"] += 1
+    raise Fail(403, "QuotaExceed.Image", "The Image Quota exceeds." if action == "ImportImage"
+               else f"The number of images exceeds the limit ({limit}).")
+
+
 def new_image(st: State, region: str, name: str, base: dict, seconds: float, final: str = "Available") -> dict:
     for other in st.images.values():
         if other["RegionId"] == region and other["ImageName"] == name:
@@ -723,6 +786,7 @@ def ecs_action(st: State, action: str, p: dict) -> dict:
         if nvme not in ("supported", "unsupported"):
             raise Fail(400, "InvalidParameter.NvmeSupport", "Features.NvmeSupport is not valid.")
         tags = {t["Key"]: t["Value"] for t in indexed(p, "Tag", ("Key", "Value"))}
+        check_quota(st, "ImportImage", region)
         img = new_image(st, region, name, {
             "Description": p.get("Description", ""), "Architecture": arch, "BootMode": boot,
             "Platform": p.get("Platform", "Others Linux"), "Size": gib, "Features": {"NvmeSupport": nvme},
@@ -770,6 +834,7 @@ def ecs_action(st: State, action: str, p: dict) -> dict:
                                                      "Features")}
         base["Description"] = p.get("DestinationDescription", src.get("Description", ""))
         base["_tags"] = {t["Key"]: t["Value"] for t in indexed(p, "Tag", ("Key", "Value"))}
+        check_quota(st, "CopyImage", dest)
         final = "CreateFailed" if dest in st.config.get("copy_fail_regions", []) else "Available"
         img = new_image(st, dest, p.get("DestinationImageName") or src["ImageName"], base,
                         st.config["copy_seconds"], final)
