@@ -62,20 +62,24 @@ class Reply:
 
 
 class FaultRule:
-    """One named rule; `faults` counts what it injected (per kind) since the last reset."""
+    """One named rule; `faults` counts what it injected (per kind) since the last reset.
+    A subclass may know more kinds (KINDS) and keys (KEYS), kept in self.doc
+    (tests/aws/fault_proxy.py: truncate, after_bytes)."""
+    KINDS: tuple = FAULT_KINDS
+    KEYS: tuple = ("seed", "match", "sequence", "max_faults", "delay")
 
     def __init__(self, doc: dict):
-        unknown = set(doc) - set(FAULT_KINDS) - {"seed", "match", "sequence", "max_faults", "delay"}
+        unknown = set(doc) - set(self.KINDS) - set(self.KEYS)
         if unknown:
             raise ValueError(f"unknown fault keys {sorted(unknown)}")
-        self.shares = {k: float(doc.get(k, 0)) for k in FAULT_KINDS}
+        self.shares = {k: float(doc.get(k, 0)) for k in self.KINDS}
         if any(v < 0 for v in self.shares.values()) or sum(self.shares.values()) > 1.0 + 1e-9:
             raise ValueError("fault shares must be >= 0 and sum to at most 1")
         self.match = re.compile(doc.get("match", ""))
         self.sequence = list(doc.get("sequence", []))
-        bad = [s for s in self.sequence if s not in FAULT_KINDS and s != "ok"]
+        bad = [s for s in self.sequence if s not in self.KINDS and s != "ok"]
         if bad:
-            raise ValueError(f"unknown sequence entries {bad}; use {list(FAULT_KINDS)} or 'ok'")
+            raise ValueError(f"unknown sequence entries {bad}; use {list(self.KINDS)} or 'ok'")
         self.max_faults = doc.get("max_faults")
         self.delay = float(doc.get("delay", 0))
         if self.delay < 0:
@@ -92,7 +96,7 @@ class FaultRule:
             kind = self.sequence.pop(0)
         else:
             r, kind = self.rng.random(), "ok"
-            for k in FAULT_KINDS:
+            for k in self.KINDS:
                 if r < self.shares[k]:
                     kind = k
                     break
@@ -106,8 +110,9 @@ class FaultRule:
 class FaultRules:
     """The named rules of one fake. Not locked: callers hold their fake's lock."""
 
-    def __init__(self):
+    def __init__(self, rule_type: type = FaultRule):
         self.rules: dict[str, FaultRule] = {}
+        self.rule_type = rule_type
 
     def find(self, label: str) -> FaultRule | None:
         """The rule that decides a request labelled `label`, if any."""
@@ -123,7 +128,7 @@ class FaultRules:
         raises ValueError (bad JSON, keys or shares) or re.error (bad match)."""
         name = dict(parse_qsl(query)).get("rule", "default")
         if method == "POST":
-            rule = FaultRule(json.loads(body or b"{}"))
+            rule = self.rule_type(json.loads(body or b"{}"))
             self.rules.pop(name, None)
             self.rules[name] = rule
         elif method == "DELETE":
@@ -230,6 +235,22 @@ class FakeApp:
         h.send_reply(reply, base)
 
 
+def read_body(h: BaseHTTPRequestHandler) -> bytes:
+    """The request body of handler H: Content-Length bytes, or a chunked body decoded."""
+    if "chunked" in (h.headers.get("Transfer-Encoding", "") or "").lower():
+        out = bytearray()
+        while True:
+            size = int(h.rfile.readline(65537).split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while h.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return bytes(out)
+            out += h.rfile.read(size)
+            h.rfile.readline(65537)
+    n = int(h.headers.get("Content-Length", "0") or "0")
+    return h.rfile.read(n) if n > 0 else b""
+
+
 class FakeHandler(BaseHTTPRequestHandler):
     """HTTP/1.1 keep-alive handler that hands every request to server.app.handle(h,
     method, path, query, body) and sends Reply objects. Class attributes a fake may
@@ -240,18 +261,7 @@ class FakeHandler(BaseHTTPRequestHandler):
     extra_headers: list = []
 
     def read_body(self) -> bytes:
-        if "chunked" in (self.headers.get("Transfer-Encoding", "") or "").lower():
-            out = bytearray()
-            while True:
-                size = int(self.rfile.readline(65537).split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass  # trailers
-                    return bytes(out)
-                out += self.rfile.read(size)
-                self.rfile.readline(65537)
-        n = int(self.headers.get("Content-Length", "0") or "0")
-        return self.rfile.read(n) if n > 0 else b""
+        return read_body(self)
 
     def _handle(self) -> None:
         body = self.read_body()

@@ -21,7 +21,8 @@ Config (FAULT_PROXY_CONFIG env at start, or POST /_fault/config, JSON):
                                              # see proxy_common.request_kind); default: everything
    "sequence": ["drop", "ok", "throttle"],   # the next matching requests, in order,
                                              # before the shares apply
-   "max_faults": 5}                          # stop injecting after this many
+   "max_faults": 5,                          # stop injecting after this many
+   "delay": 0.5}                             # seconds each matching request is held first
 Default: no faults. Tests running in parallel each keep their own rule
 under a name: POST /_fault/config?rule=NAME adds or replaces rule NAME (and
 reseeds it), DELETE /_fault/config?rule=NAME removes it; without ?rule= the
@@ -42,61 +43,32 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import re
 import sys
 import threading
+import time
 from collections import Counter
-from urllib.parse import parse_qsl
 
 from proxy_common import (Request, Response, UpstreamError, attribute_service, ec2_error, forward,
                           json_error, json_response, parse_upstream, query_error, request_kind, s3_error,
                           serve)
-
-KINDS = ("drop", "drop_after", "status500", "status503", "throttle", "truncate")
-
-
-class FaultConfig:
-    def __init__(self, doc: dict):
-        unknown = set(doc) - set(KINDS) - {"seed", "after_bytes", "match", "sequence", "max_faults"}
-        if unknown:
-            raise ValueError(f"unknown config keys {sorted(unknown)}")
-        self.shares = {k: float(doc.get(k, 0)) for k in KINDS}
-        if any(v < 0 for v in self.shares.values()) or sum(self.shares.values()) > 1.0 + 1e-9:
-            raise ValueError("fault shares must be >= 0 and sum to at most 1")
-        self.seed = doc.get("seed", 1)
-        self.after_bytes = doc.get("after_bytes")
-        self.match = re.compile(doc.get("match", ""))
-        self.sequence = list(doc.get("sequence", []))
-        bad = [s for s in self.sequence if s not in KINDS and s != "ok"]
-        if bad:
-            raise ValueError(f"unknown sequence entries {bad}; use {list(KINDS)} or 'ok'")
-        self.max_faults = doc.get("max_faults")
-        self.doc = doc
+from fake_common import FAULT_KINDS, FaultRule, FaultRules  # tests/, put on sys.path by proxy_common
 
 
-class Rule:
-    def __init__(self, config: FaultConfig):
-        self.config = config
-        self.rng = random.Random(config.seed)
-        self.injected = 0
-        self.faults: Counter = Counter()
+class ProxyRule(FaultRule):
+    """fake_common's rule with the proxy's own kind: truncate (after `after_bytes`)."""
+    KINDS = (*FAULT_KINDS, "truncate")
+    KEYS = (*FaultRule.KEYS, "after_bytes")
 
 
 class FaultProxy:
     def __init__(self, upstream_url: str, config: dict):
         self.upstream = parse_upstream(upstream_url)
         self.lock = threading.Lock()
-        self.rules: dict[str, Rule] = {}
+        self.rules = FaultRules(ProxyRule)
         if config:
-            self.set_rule("default", config)
+            self.rules.control("POST", "", json.dumps(config).encode())
         self.reset()
-
-    def set_rule(self, name: str, doc: dict) -> None:
-        rule = Rule(FaultConfig(doc))
-        with self.lock:
-            self.rules.pop(name, None)
-            self.rules[name] = rule
 
     def reset(self) -> None:
         with self.lock:
@@ -105,32 +77,16 @@ class FaultProxy:
             self.forwarded: Counter = Counter()
             self.targets: Counter = Counter()
             self.statuses: Counter = Counter()
-            for rule in self.rules.values():
-                rule.faults.clear()
+            self.rules.reset_counts()
 
-    def choose(self, label: str) -> str:
+    def choose(self, label: str) -> tuple[str, ProxyRule | None]:
         with self.lock:
             self.requests += 1
-            rule = next((r for r in self.rules.values() if r.config.match.search(label)), None)
-            if rule is None:
-                return "ok"
-            cfg = rule.config
-            if cfg.max_faults is not None and rule.injected >= cfg.max_faults:
-                return "ok"
-            if cfg.sequence:
-                kind = cfg.sequence.pop(0)
-            else:
-                r, kind = rule.rng.random(), "ok"
-                for k in KINDS:
-                    if r < cfg.shares[k]:
-                        kind = k
-                        break
-                    r -= cfg.shares[k]
+            rule = self.rules.find(label)
+            kind = rule.choose() if rule else "ok"
             if kind != "ok":
-                rule.injected += 1
-                rule.faults[kind] += 1
                 self.faults[kind] += 1
-            return kind
+            return kind, rule
 
     def __call__(self, handler, req: Request) -> None:
         if req.path.startswith("/_fault/"):
@@ -139,7 +95,9 @@ class FaultProxy:
         attribute_service(req)
         op, target = request_kind(req)
         label = f"{req.method} {op}"
-        kind = self.choose(f"{label} {target}")
+        kind, rule = self.choose(f"{label} {target}")
+        if rule and rule.delay:
+            time.sleep(rule.delay)  # held before the fault or the forward: a window to kill the client in
         if kind == "drop":
             handler.drop()
             return
@@ -155,8 +113,7 @@ class FaultProxy:
             if target:
                 self.targets[f"{op} {target}"] += 1
             self.statuses[str(resp.status)] += 1
-            rule = next((r for r in self.rules.values() if r.config.match.search(f"{label} {target}")), None)
-            after = rule.config.after_bytes if rule else None
+        after = rule.doc.get("after_bytes") if rule else None
         if kind == "drop_after":
             handler.drop()
         elif kind == "truncate":
@@ -170,21 +127,15 @@ class FaultProxy:
 
     def control(self, req: Request) -> Response:
         if req.path == "/_fault/config":
-            name = dict(parse_qsl(req.query)).get("rule", "default")
-            if req.method == "POST":
+            with self.lock:
                 try:
-                    self.set_rule(name, json.loads(req.body or b"{}"))
+                    return json_response(self.rules.control(req.method, req.query, req.body))
                 except (ValueError, TypeError, re.error) as e:
                     return json_response({"error": f"bad fault config: {e}"}, 400)
-            elif req.method == "DELETE":
-                with self.lock:
-                    self.rules.pop(name, None)
-            with self.lock:
-                return json_response({"rules": {n: r.config.doc for n, r in self.rules.items()}})
         if req.path == "/_fault/stats":
             with self.lock:
                 return json_response({"requests": self.requests, "faults": dict(self.faults),
-                                      "faults_by_rule": {n: dict(r.faults) for n, r in self.rules.items()},
+                                      "faults_by_rule": self.rules.by_rule(),
                                       "forwarded": dict(self.forwarded),
                                       "forwarded_targets": dict(self.targets),
                                       "upstream_status": dict(self.statuses)})

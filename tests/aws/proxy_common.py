@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
 import socket
 import sys
@@ -26,6 +27,10 @@ import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from fake_common import read_body  # noqa: E402  (tests/: after the path is set)
 
 HOP_BY_HOP = {
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
@@ -329,27 +334,12 @@ class ProxyHandler(BaseHTTPRequestHandler):
         self.wfile.flush()  # the client waits for this interim answer
         return ok
 
-    def _read_body(self) -> bytes:
-        if "chunked" in (self.headers.get("Transfer-Encoding", "") or "").lower():
-            out = bytearray()
-            while True:
-                line = self.rfile.readline(65537)
-                size = int(line.split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass  # trailers
-                    return bytes(out)
-                out += self.rfile.read(size)
-                self.rfile.readline(65537)
-        n = int(self.headers.get("Content-Length", "0") or "0")
-        return self.rfile.read(n) if n > 0 else b""
-
     def _handle(self) -> None:
         raw = self.path
         if raw.startswith("http://") or raw.startswith("https://"):
             raw = urlsplit(raw)._replace(scheme="", netloc="").geturl()
         path, _, query = raw.partition("?")
-        req = Request(self.command, path, query, list(self.headers.items()), self._read_body())
+        req = Request(self.command, path, query, list(self.headers.items()), read_body(self))
         try:
             self.server.app(self, req)
         except (BrokenPipeError, ConnectionResetError):
