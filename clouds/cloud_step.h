@@ -12,6 +12,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@
 
 #include "base/progress.h"
 #include "base/result.h"
+#include "clouds/operations.h"
 #include "metadata/image_metadata.h"
 
 namespace ch {
@@ -68,6 +70,31 @@ struct CloudStepResult {
 };
 
 using CloudStep = CloudStepResult (*)(ImageMetadata& meta, const CloudStepOptions& opts);
+
+// upload's answer once `uploaded` is recorded and --force is not given: a
+// skip whose notice names where it went (`upload_url`, else PLACE).
+// nullopt: the upload is to be done.
+inline std::optional<CloudStepResult> upload_already_done(const ImageMetadata& meta, const CloudStepOptions& opts,
+                                                          const std::string& place) {
+  if (!meta.get_string("uploaded") || opts.force) return std::nullopt;
+  CloudStepResult r;
+  r.skipped = true;
+  r.notice = meta.path() + ": upload: already uploaded to " + meta.get_string("upload_url").value_or(place) + " at " +
+             *meta.get_string("uploaded") + " (--force redoes it)";
+  return r;
+}
+
+// The end of a rollback once the uploaded object is deleted (or never was):
+// forgets operations.upload, `uploaded` and `upload_url`, saves, and returns
+// R, which says "nothing to roll back" when it has no line.
+inline CloudStepResult rollback_forget_upload(ImageMetadata& meta, const CloudStepOptions& opts, CloudStepResult r) {
+  op_remove_section(meta, "upload");
+  meta.remove("uploaded");
+  meta.remove("upload_url");
+  if (Status saved = opts.checkpoint(); !saved.ok()) return CloudStepResult::failure(saved.error());
+  if (r.lines.empty()) r.lines.push_back("nothing to roll back");
+  return r;
+}
 
 }  // namespace ch
 

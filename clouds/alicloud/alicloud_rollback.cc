@@ -91,12 +91,7 @@ CloudStepResult alicloud_rollback(ImageMetadata& meta, const CloudStepOptions& o
       r.lines.push_back("deleted " + url);
     }
   }
-  op_remove_section(meta, "upload");
-  meta.remove("uploaded");
-  meta.remove("upload_url");
-  CH_STEP_TRY(opts.checkpoint());
-  if (r.lines.empty()) r.lines.push_back("nothing to roll back");
-  return r;
+  return rollback_forget_upload(meta, opts, std::move(r));
 }
 
 }  // namespace ch

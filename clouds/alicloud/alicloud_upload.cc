@@ -74,13 +74,7 @@ CloudStepResult alicloud_store(ImageMetadata& meta, const CloudStepOptions& opts
   if (opts.validate_only) return {};
   const UploadPlan& p = *plan;
   const std::string url = p.object.url();
-  if (meta.get_string("uploaded") && !opts.force) {
-    CloudStepResult r;
-    r.skipped = true;
-    r.notice = meta.path() + ": upload: already uploaded to " + meta.get_string("upload_url").value_or(url) + " at " +
-               *meta.get_string("uploaded") + " (--force redoes it)";
-    return r;
-  }
+  if (auto done = upload_already_done(meta, opts, url)) return *done;
   if (opts.dry_run) {
     CloudStepResult r;
     r.lines.push_back("would upload " + p.path + " (" + std::to_string(p.size) + " bytes) to " + url + " in " +

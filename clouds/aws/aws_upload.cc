@@ -36,14 +36,7 @@ CloudStepResult aws_upload(ImageMetadata& meta, const CloudStepOptions& opts) {
   if (opts.validate_only) return {};
   S3Url dst = s3_object_url(*base, base_name(path));
   std::string dst_url = s3_url_string(dst);
-  if (meta.get_string("uploaded") && !opts.force) {
-    CloudStepResult r;
-    r.skipped = true;
-    r.notice = meta.path() + ": upload: already uploaded to " +
-               meta.get_string("upload_url").value_or(dst_url) + " at " +
-               *meta.get_string("uploaded") + " (--force redoes it)";
-    return r;
-  }
+  if (auto done = upload_already_done(meta, opts, dst_url)) return *done;
   std::vector<std::string> sidecars;
   for (const char* ext : {".sha256", ".sha512", ".md5", ".asc", ".sig"})
     if (regular_file(path + ext, nullptr)) sidecars.push_back(path + ext);

@@ -97,12 +97,7 @@ CloudStepResult azure_rollback(ImageMetadata& meta, const CloudStepOptions& opts
     CH_STEP_TRY(client->delete_blob(*blob));
     r.lines.push_back("deleted blob " + blob_url);
   }
-  op_remove_section(meta, "upload");
-  meta.remove("uploaded");
-  meta.remove("upload_url");
-  CH_STEP_TRY(opts.checkpoint());
-  if (r.lines.empty()) r.lines.push_back("nothing to roll back");
-  return r;
+  return rollback_forget_upload(meta, opts, std::move(r));
 }
 
 }  // namespace ch

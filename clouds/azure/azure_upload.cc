@@ -112,13 +112,7 @@ CloudStepResult azure_upload(ImageMetadata& meta, const CloudStepOptions& opts) 
   if (opts.validate_only) return {};
   const UploadPlan& p = *plan;
   std::string az_url = p.blob.az_url();
-  if (meta.get_string("uploaded") && !opts.force) {
-    CloudStepResult r;
-    r.skipped = true;
-    r.notice = meta.path() + ": upload: already uploaded to " + meta.get_string("upload_url").value_or(az_url) +
-               " at " + *meta.get_string("uploaded") + " (--force redoes it)";
-    return r;
-  }
+  if (auto done = upload_already_done(meta, opts, az_url)) return *done;
   if (opts.dry_run) {
     CloudStepResult r;
     if (p.storage.create_storage_account)

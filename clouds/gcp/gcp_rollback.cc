@@ -76,12 +76,7 @@ CloudStepResult gcp_rollback(ImageMetadata& meta, const CloudStepOptions& opts) 
     CH_STEP_TRY(session->gcs->remove(*ref));
     r.lines.push_back("deleted object " + object_url);
   }
-  op_remove_section(meta, "upload");
-  meta.remove("uploaded");
-  meta.remove("upload_url");
-  CH_STEP_TRY(opts.checkpoint());
-  if (r.lines.empty()) r.lines.push_back("nothing to roll back");
-  return r;
+  return rollback_forget_upload(meta, opts, std::move(r));
 }
 
 }  // namespace ch

@@ -80,13 +80,7 @@ CloudStepResult gcp_store(ImageMetadata& meta, const CloudStepOptions& opts) {
   if (opts.validate_only) return {};
   const UploadPlan& p = *plan;
   const std::string gs = p.object.gs_url();
-  if (meta.get_string("uploaded") && !opts.force) {
-    CloudStepResult r;
-    r.skipped = true;
-    r.notice = meta.path() + ": upload: already uploaded to " + meta.get_string("upload_url").value_or(gs) + " at " +
-               *meta.get_string("uploaded") + " (--force redoes it)";
-    return r;
-  }
+  if (auto done = upload_already_done(meta, opts, gs)) return *done;
   GcpEnv env = GcpEnv::from_process();
   if (opts.dry_run) {
     CloudStepResult r;

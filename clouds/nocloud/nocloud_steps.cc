@@ -150,11 +150,6 @@ Status remove_if_there(const std::string& path, std::vector<std::string>& lines)
   return errno_error("delete " + path);
 }
 
-std::string already_uploaded(const ImageMetadata& meta, const std::string& url) {
-  return meta.path() + ": upload: already uploaded to " + meta.get_string("upload_url").value_or(url) +
-         " at " + *meta.get_string("uploaded") + " (--force redoes it)";
-}
-
 }  // namespace
 
 CloudStepResult nocloud_upload(ImageMetadata& meta, const CloudStepOptions& opts) {
@@ -181,12 +176,7 @@ CloudStepResult nocloud_upload(ImageMetadata& meta, const CloudStepOptions& opts
     return CloudStepResult::invalid(Error{"storage_url: directory " + dir + " is not writable"});
   if (opts.validate_only) return {};
 
-  if (meta.get_string("uploaded") && !opts.force) {
-    CloudStepResult r;
-    r.skipped = true;
-    r.notice = already_uploaded(meta, target->url);
-    return r;
-  }
+  if (auto done = upload_already_done(meta, opts, target->url)) return *done;
   std::vector<std::string> sidecars;
   for (const char* ext : kSidecars)
     if (regular_file(image + ext, nullptr)) sidecars.push_back(ext);

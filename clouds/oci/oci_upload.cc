@@ -294,13 +294,7 @@ CloudStepResult oci_store(ImageMetadata& meta, const CloudStepOptions& opts) {
   if (!plan.ok()) return CloudStepResult::invalid(plan.error());
   if (opts.validate_only) return {};
   const Plan& p = *plan;
-  if (meta.get_string("uploaded") && !opts.force) {
-    CloudStepResult r;
-    r.skipped = true;
-    r.notice = meta.path() + ": upload: already uploaded to " + meta.get_string("upload_url").value_or("?") + " at " +
-               *meta.get_string("uploaded") + " (--force redoes it)";
-    return r;
-  }
+  if (auto done = upload_already_done(meta, opts, "?")) return *done;
   std::string where = "oci://" + p.url.bucket + "@" + (p.url.namespace_name.empty() ? "<namespace>" : p.url.namespace_name) +
                       "/" + p.object;
   if (opts.dry_run) {

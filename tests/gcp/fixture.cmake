@@ -3,16 +3,9 @@
 # CMakeLists.txt; the start also makes the test credentials in gcp_dir.
 set(CLOUD_HELPER_GCP_PORT_BASE 47200 CACHE STRING "Loopback port of the fake Google Cloud used by the tests")
 set(gcp_dir ${CMAKE_BINARY_DIR}/gcp-emulators)
-add_test(NAME gcp_emulators_start
-  COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/gcp/emulators.py start --dir ${gcp_dir}
-          --port-base ${CLOUD_HELPER_GCP_PORT_BASE})
-add_test(NAME gcp_emulators_stop
-  COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/gcp/emulators.py stop --dir ${gcp_dir})
-set_tests_properties(gcp_emulators_start PROPERTIES FIXTURES_SETUP gcp TIMEOUT 60)
-set_tests_properties(gcp_emulators_stop PROPERTIES FIXTURES_CLEANUP gcp TIMEOUT 30)
+cloud_helper_emulator_fixture(gcp ${gcp_dir} ${CLOUD_HELPER_GCP_PORT_BASE} 60)
 list(APPEND aws_test_env
   "CLOUD_HELPER_GCP_ENDPOINT=http://127.0.0.1:${CLOUD_HELPER_GCP_PORT_BASE}"
   "CLOUD_HELPER_GCP_SA_JSON=${gcp_dir}/sa.json"
   "CLOUD_HELPER_GCP_USER_JSON=${gcp_dir}/user.json"
   "CLOUD_HELPER_GCP_EXTERNAL_JSON=${gcp_dir}/external.json")
-list(APPEND test_fixtures gcp)
