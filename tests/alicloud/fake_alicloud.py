@@ -451,7 +451,7 @@ def oss_service(h: Handler, st: State, parts, data: bytes) -> None:
             if region != b["region"]:
                 raise Fail(403, "AccessDenied", "The bucket you are attempting to access must be addressed using "
                                                 "the specified endpoint. Please send all future requests to this "
-                                                f"endpoint.", {"Endpoint": f"oss-{b['region']}.aliyuncs.com"})
+                                                "endpoint.", {"Endpoint": f"oss-{b['region']}.aliyuncs.com"})
         oss_auth(h, st, bucket, key, region, query)
         status, body, headers = oss_op(h, st, b, bucket, key, q, data)
         st.stats[f"oss {h.command} {'part' if 'partNumber' in q else 'object'}"] += 1

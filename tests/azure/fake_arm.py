@@ -978,17 +978,9 @@ class FakeArm(FakeApp):
         key = self.gallery_key(rge, g)
         old = self.res.get(key)
         api = q["api-version"]
-        if method == "GET":
-            if old is None:
-                raise self.not_found("Microsoft.Compute/galleries", g, rg)
-            return Reply(200, self.render(old, q))
-        if method == "DELETE":
-            if old is None:
-                return Reply(204, None)
-            self.no_children(old, key, "galleryImage")
-            return self.delete_lro(sub, old, key, api, q)
-        if method not in ("PUT", "PATCH"):
-            raise ArmError(405, "MethodNotAllowed", f"The requested method '{method}' is not allowed.")
+        if (done := self.read_or_delete(method, q, sub, rg, key, old, "Microsoft.Compute/galleries", g,
+                                        "galleryImage")) is not None:
+            return done
         doc = doc or {}
         if method == "PATCH":
             if old is None:
@@ -1034,6 +1026,25 @@ class FakeArm(FakeApp):
             raise ArmError(409, "CannotDeleteResource", "Cannot delete resource while nested resources exist. "
                            f"Some existing nested resource IDs include: '{ids}'. Please delete all nested "
                            "resources before deleting this resource.")
+
+    def read_or_delete(self, method, q, sub, rg, key, old, type_name, name, child=None,
+                       writes=("PUT", "PATCH")) -> Reply | None:
+        """GET and DELETE of a Microsoft.Compute resource, the same for every type (a DELETE
+        is an LRO, refused while CHILD resources are left); None for a method in WRITES,
+        405 for any other."""
+        if method == "GET":
+            if old is None:
+                raise self.not_found(type_name, name, rg)
+            return Reply(200, self.render(old, q))
+        if method == "DELETE":
+            if old is None:
+                return Reply(204, None)
+            if child:
+                self.no_children(old, key, child)
+            return self.delete_lro(sub, old, key, q["api-version"], q)
+        if method not in writes:
+            raise ArmError(405, "MethodNotAllowed", f"The requested method '{method}' is not allowed.")
+        return None
 
     def delete_lro(self, sub, e: Entry, key: str, api: str, q) -> Reply:
         if e.pending == "Deleting":
@@ -1157,16 +1168,9 @@ class FakeArm(FakeApp):
         api = q["api-version"]
         if method == "GET":
             self.need_parent(gkey, g)
-            if old is None:
-                raise self.not_found("Microsoft.Compute/galleries/images", f"{g}/{d}", rg)
-            return Reply(200, self.render(old, q))
-        if method == "DELETE":
-            if old is None:
-                return Reply(204, None)
-            self.no_children(old, key, "galleryImageVersion")
-            return self.delete_lro(sub, old, key, api, q)
-        if method not in ("PUT", "PATCH"):
-            raise ArmError(405, "MethodNotAllowed", f"The requested method '{method}' is not allowed.")
+        if (done := self.read_or_delete(method, q, sub, rg, key, old, "Microsoft.Compute/galleries/images",
+                                        f"{g}/{d}", "galleryImageVersion")) is not None:
+            return done
         gal = self.need_parent(gkey, g)
         doc = doc or {}
         if method == "PATCH":
@@ -1388,15 +1392,9 @@ class FakeArm(FakeApp):
         if method == "GET":
             self.need_parent(gkey, g)
             self.need_parent(dkey, d)
-            if old is None:
-                raise self.not_found("Microsoft.Compute/galleries/images/versions", f"{g}/{d}/{v}", rg)
-            return Reply(200, self.render(old, q))
-        if method == "DELETE":
-            if old is None:
-                return Reply(204, None)
-            return self.delete_lro(sub, old, key, api, q)
-        if method not in ("PUT", "PATCH"):
-            raise ArmError(405, "MethodNotAllowed", f"The requested method '{method}' is not allowed.")
+        if (done := self.read_or_delete(method, q, sub, rg, key, old, "Microsoft.Compute/galleries/images/versions",
+                                        f"{g}/{d}/{v}")) is not None:
+            return done
         self.need_parent(gkey, g)
         definition = self.need_parent(dkey, d)
         m = VERSION_NAME_RE.match(v)
@@ -1479,16 +1477,9 @@ class FakeArm(FakeApp):
         key = f"{rge.id}/providers/microsoft.compute/images/{name}".lower()
         old = self.res.get(key)
         api = q["api-version"]
-        if method == "GET":
-            if old is None:
-                raise self.not_found("Microsoft.Compute/images", name, rg)
-            return Reply(200, self.render(old, q))
-        if method == "DELETE":
-            if old is None:
-                return Reply(204, None)
-            return self.delete_lro(sub, old, key, api, q)
-        if method != "PUT":
-            raise ArmError(405, "MethodNotAllowed", f"The requested method '{method}' is not allowed.")
+        if (done := self.read_or_delete(method, q, sub, rg, key, old, "Microsoft.Compute/images", name,
+                                        writes=("PUT",))) is not None:
+            return done
         if not IMAGE_NAME_RE.match(name):
             raise bad_param(f"The image name '{name}' is invalid.", "imageName")
         doc = doc or {}

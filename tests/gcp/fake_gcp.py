@@ -362,8 +362,8 @@ class FakeGcp(FakeApp):
     def generate_access_token(self, email: str, body: bytes) -> Reply:
         doc = json.loads(body or b"{}")
         if email != self.sa["client_email"]:
-            raise GError(403, "forbidden", f"Permission 'iam.serviceAccounts.getAccessToken' denied on resource "
-                         f"(or it may not exist).")
+            raise GError(403, "forbidden", "Permission 'iam.serviceAccounts.getAccessToken' denied on resource "
+                         "(or it may not exist).")
         if "https://www.googleapis.com/auth/cloud-platform" not in doc.get("scope", []):
             raise GError(400, "badRequest", "Scope required.")
         return Reply(200, {"accessToken": self.issue("impersonated"), "expireTime": rfc3339(time.time() + 3599)})
