@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/file.h"
 #include "base/progress.h"
 #include "base/result.h"
 #include "clouds/operations.h"
@@ -70,6 +71,20 @@ struct CloudStepResult {
 };
 
 using CloudStep = CloudStepResult (*)(ImageMetadata& meta, const CloudStepOptions& opts);
+
+// The image file a step sends: `image_file` resolved against the YAML's
+// directory, and its size. A missing key or file is an Error (bad input).
+struct ImageFile {
+  std::string path;
+  uint64_t size = 0;
+};
+inline Result<ImageFile> image_file_of(const ImageMetadata& meta) {
+  auto image_file = meta.get_string("image_file");
+  if (!image_file) return Error{"no image_file (run convert first)"};
+  ImageFile f{meta.resolve(*image_file)};
+  if (!regular_file(f.path, &f.size)) return Error{"image_file " + f.path + " is missing or not a regular file"};
+  return f;
+}
 
 // upload's answer once `uploaded` is recorded and --force is not given: a
 // skip whose notice names where it went (`upload_url`, else PLACE).

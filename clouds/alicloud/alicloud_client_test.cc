@@ -131,7 +131,14 @@ TEST_F(AliRetryTest, ThrottlingPastTheBudgetSaysHowManyAttempts) {
                      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>TotalQpsLimitExceeded</Code>"
                      "<Message>Max total qps limit is exceeded</Message><RequestId>OSSRID</RequestId></Error>"});
   AliClient c = client();
-  auto r = c.oss({"OSS PutObject", "PUT", "cn-hangzhou", "bucket", "k", {}, {}, "data"});
+  OssCall call;
+  call.what = "OSS PutObject";
+  call.method = "PUT";
+  call.region = "cn-hangzhou";
+  call.bucket = "bucket";
+  call.key = "k";
+  call.body = "data";
+  auto r = c.oss(call);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(server_.requests().size(), 8u);
   EXPECT_EQ(r.message(), "OSS PutObject oss://bucket/k: HTTP 503 TotalQpsLimitExceeded: Max total qps limit is "

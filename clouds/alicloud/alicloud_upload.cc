@@ -6,7 +6,6 @@
 // the file, and sends only the rest. Without such a record an object that is
 // already there is adopted when its size and CRC-64 equal the file's, and
 // otherwise never overwritten without --force.
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
@@ -40,13 +39,9 @@ struct UploadPlan {
 
 Result<UploadPlan> plan_upload(const ImageMetadata& meta, const AliConfig& c) {
   UploadPlan p;
-  auto image_file = meta.get_string("image_file");
-  if (!image_file) return Error{"no image_file (run convert first)"};
-  p.path = meta.resolve(*image_file);
-  struct stat st;
-  if (::stat(p.path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
-    return Error{"image_file " + p.path + " is missing or not a regular file"};
-  p.size = static_cast<uint64_t>(st.st_size);
+  CH_ASSIGN(file, image_file_of(meta));
+  p.path = file.path;
+  p.size = file.size;
   std::string key = c.prefix.empty() || c.prefix.back() == '/' ? c.prefix + base_name(p.path) : c.prefix;
   p.object = {c.home_region, c.bucket, key};
   p.part_size = c.part_size;

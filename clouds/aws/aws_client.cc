@@ -73,31 +73,6 @@ std::string short_error_type(std::string_view type) {
   return trim(type);
 }
 
-std::string_view status_text(long status) {
-  switch (status) {
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 307: return "Temporary Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 411: return "Length Required";
-    case 412: return "Precondition Failed";
-    case 413: return "Payload Too Large";
-    case 416: return "Range Not Satisfiable";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "";
-  }
-}
-
 struct ErrorDoc {
   std::string code;
   std::string message;
@@ -227,8 +202,8 @@ Error aws_error(const std::string& what, const HttpResponse& response) {
   std::string message = what + ": HTTP " + std::to_string(response.status);
   if (!doc.code.empty()) {
     message += " " + doc.code;
-  } else if (!status_text(response.status).empty()) {
-    message += " " + std::string(status_text(response.status));
+  } else if (!http_status_text(response.status).empty()) {
+    message += " " + std::string(http_status_text(response.status));
   }
   std::string text = one_line(doc.message);
   if (!text.empty()) message += ": " + text;

@@ -26,12 +26,10 @@ CloudStepResult aws_upload(ImageMetadata& meta, const CloudStepOptions& opts) {
   if (!storage) return CloudStepResult::invalid(Error{"no storage_url (set it to s3://bucket/prefix/)"});
   auto base = parse_s3_url(*storage);
   if (!base.ok()) return CloudStepResult::invalid(base.error().wrap("storage_url"));
-  auto image_file = meta.get_string("image_file");
-  if (!image_file) return CloudStepResult::invalid(Error{"no image_file (run convert first)"});
-  std::string path = meta.resolve(*image_file);
-  uint64_t size = 0;
-  if (!regular_file(path, &size))
-    return CloudStepResult::invalid(Error{"image_file " + path + " is missing or not a regular file"});
+  auto file = image_file_of(meta);
+  if (!file.ok()) return CloudStepResult::invalid(file.error());
+  const std::string path = file->path;
+  const uint64_t size = file->size;
 
   if (opts.validate_only) return {};
   S3Url dst = s3_object_url(*base, base_name(path));

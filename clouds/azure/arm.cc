@@ -58,26 +58,6 @@ std::string random_uuid() {
   return buf;
 }
 
-std::string_view status_text(long status) {
-  switch (status) {
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 412: return "Precondition Failed";
-    case 413: return "Payload Too Large";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "";
-  }
-}
-
 std::string one_line(std::string_view text, size_t max = 300) {
   std::string out;
   for (char c : text) {
@@ -127,7 +107,7 @@ Error arm_error(const std::string& what, const HttpResponse& response) {
   if (!doc.is_discarded() && doc.is_object()) error_fields(doc, &code, &text);
   else text = one_line(body, 200);  // a proxy's page or plain text: quote its start
   std::string message = what + ": HTTP " + std::to_string(response.status);
-  if (!status_text(response.status).empty()) message += " " + std::string(status_text(response.status));
+  if (!http_status_text(response.status).empty()) message += " " + std::string(http_status_text(response.status));
   if (!code.empty()) message += ": " + code;
   text = one_line(text);
   if (!text.empty()) message += ": " + text;

@@ -39,11 +39,9 @@ Result<UploadPlan> plan_upload(const ImageMetadata& meta, const AzureEnv& env, c
   UploadPlan p;
   auto storage = meta.get_string("storage_url");
   if (!storage) return Error{"no storage_url (set it to az://account/container/)"};
-  auto image_file = meta.get_string("image_file");
-  if (!image_file) return Error{"no image_file (run convert first)"};
-  p.path = meta.resolve(*image_file);
-  if (!regular_file(p.path, &p.file_size))
-    return Error{"image_file " + p.path + " is missing or not a regular file"};
+  CH_ASSIGN(file, image_file_of(meta));
+  p.path = file.path;
+  p.file_size = file.size;
   std::string format = meta.get_string("image_format").value_or("");
   if (format.empty()) format = ends_with(p.path, ".vhd") ? "vhd" : ends_with(p.path, ".raw") || ends_with(p.path, ".img") ? "raw" : "";
   if (format == "raw") {

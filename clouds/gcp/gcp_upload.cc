@@ -8,7 +8,6 @@
 // is started with ifGenerationMatch=0, so even a racing writer is not
 // overwritten). The object's crc32c and md5Hash are checked against the
 // file at the end (GCS also checks both, sent when the session starts).
-#include <sys/stat.h>
 
 #include "base/file.h"
 #include "clouds/gcp/gcp_config.h"
@@ -38,13 +37,9 @@ Result<UploadPlan> plan_upload(const ImageMetadata& meta) {
   UploadPlan p;
   auto storage = meta.get_string("storage_url");
   if (!storage) return Error{"no storage_url (set it to gs://bucket/prefix/)"};
-  auto image_file = meta.get_string("image_file");
-  if (!image_file) return Error{"no image_file (run convert first)"};
-  p.path = meta.resolve(*image_file);
-  struct stat st;
-  if (::stat(p.path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
-    return Error{"image_file " + p.path + " is missing or not a regular file"};
-  p.size = static_cast<uint64_t>(st.st_size);
+  CH_ASSIGN(file, image_file_of(meta));
+  p.path = file.path;
+  p.size = file.size;
   if (p.size == 0) return Error{"image_file " + p.path + " is empty"};
   CH_ASSIGN(cfg, read_gcp_config(meta, ""));
   p.chunk = cfg.chunk_size;

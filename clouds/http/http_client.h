@@ -102,6 +102,10 @@ struct SendOptions {
   bool no_response_body = false;
 };
 
+// The standard reason phrase of STATUS ("Not Found"), or "" for one an
+// error line need not spell out. Error lines quote it after the number.
+std::string_view http_status_text(long status);
+
 class HttpClient {
  public:
   struct Config {

@@ -159,12 +159,10 @@ CloudStepResult nocloud_upload(ImageMetadata& meta, const CloudStepOptions& opts
   if (storage->rfind("file://", 0) != 0)
     return CloudStepResult::invalid(
         Error{"storage_url '" + *storage + "' is not a place cloud nocloud stores to (" + kForms + ")"});
-  auto image_file = meta.get_string("image_file");
-  if (!image_file) return CloudStepResult::invalid(Error{"no image_file (run convert first)"});
-  std::string image = meta.resolve(*image_file);
-  uint64_t size = 0;
-  if (!regular_file(image, &size))
-    return CloudStepResult::invalid(Error{"image_file " + image + " is missing or not a regular file"});
+  auto file = image_file_of(meta);
+  if (!file.ok()) return CloudStepResult::invalid(file.error());
+  const std::string image = file->path;
+  const uint64_t size = file->size;
   auto target = file_target(*storage, image);
   if (!target.ok())
     return CloudStepResult::invalid(target.error().wrap(std::string("storage_url (") + kForms + ")"));

@@ -10,7 +10,6 @@
 // without --force (the same object, by size and opc-meta-sha256, is adopted).
 #include <fcntl.h>
 #include <openssl/evp.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -50,13 +49,9 @@ Result<Plan> plan_upload(const ImageMetadata& meta) {
   if (!storage) return Error{"no storage_url (set it to oci://bucket@namespace/prefix/)"};
   CH_ASSIGN(url, parse_oci_storage_url(*storage));
   p.url = url;
-  auto image_file = meta.get_string("image_file");
-  if (!image_file) return Error{"no image_file (run convert first)"};
-  p.path = meta.resolve(*image_file);
-  struct stat st;
-  if (::stat(p.path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
-    return Error{"image_file " + p.path + " is missing or not a regular file"};
-  p.size = static_cast<uint64_t>(st.st_size);
+  CH_ASSIGN(file, image_file_of(meta));
+  p.path = file.path;
+  p.size = file.size;
   CH_ASSIGN(config, read_oci_config(meta));
   p.config = config;
   p.object = p.url.prefix + base_name(p.path);

@@ -1,10 +1,9 @@
 #include "clouds/openstack/openstack_config.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cctype>
 
+#include "clouds/cloud_step.h"
 #include "formats/image_reader.h"
 
 namespace ch {
@@ -58,13 +57,9 @@ Result<OpenStackImageConfig> read_openstack_config(const ImageMetadata& meta) {
   auto name = meta.get_string("name");
   if (!name) return Error{"import needs name (missing)"};
   c.name = *name;
-  auto file = meta.get_string("image_file");
-  if (!file) return Error{"no image_file (run convert first)"};
-  c.path = meta.resolve(*file);
-  struct stat st;
-  if (::stat(c.path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
-    return Error{"image_file " + c.path + " is missing or not a regular file"};
-  c.file_size = static_cast<uint64_t>(st.st_size);
+  CH_ASSIGN(file, image_file_of(meta));
+  c.path = file.path;
+  c.file_size = file.size;
   c.disk_format = meta.get_string("image_format").value_or("qcow2");
   if (c.disk_format != "qcow2" && c.disk_format != "vmdk" && c.disk_format != "raw")
     return Error{"Glance takes image_format qcow2, vmdk or raw here, not '" + c.disk_format +
