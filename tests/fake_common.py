@@ -251,6 +251,16 @@ def read_body(h: BaseHTTPRequestHandler) -> bytes:
     return h.rfile.read(n) if n > 0 else b""
 
 
+def drop_connection(h: BaseHTTPRequestHandler) -> None:
+    """Closes H's connection without (further) answer: what was written is flushed first."""
+    h.close_connection = True
+    try:
+        h.wfile.flush()
+        h.connection.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
 class FakeHandler(BaseHTTPRequestHandler):
     """HTTP/1.1 keep-alive handler that hands every request to server.app.handle(h,
     method, path, query, body) and sends Reply objects. Class attributes a fake may
@@ -302,12 +312,7 @@ class FakeHandler(BaseHTTPRequestHandler):
 
     def drop(self) -> None:
         """Closes the connection without an answer (what drop faults do)."""
-        self.close_connection = True
-        try:
-            self.wfile.flush()
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        drop_connection(self)
 
     def log_message(self, fmt, *args) -> None:
         if getattr(self.server, "verbose", False):

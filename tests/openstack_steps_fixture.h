@@ -76,11 +76,11 @@ class OpenStackSteps : public ::testing::Test, protected StepFixture {
            "local_image: disk.img\n" + extra;
   }
 
-  // A token of the test user, straight from Keystone.
-  const std::string& token() {
-    if (!token_.empty()) return token_;
+  // Keystone's answer to the test user's password login scoped to PROJECT
+  // (a Keystone project reference: {"name", "domain"} or {"id"}).
+  Result<HttpResponse> password_login(const json& project) {
     auto req = request_from_url(auth_url() + "/auth/tokens");
-    EXPECT_TRUE(req.ok());
+    if (!req.ok()) return req.error();
     req->method = "POST";
     req->headers = {{"Content-Type", "application/json"}};
     req->body = json{{"auth",
@@ -88,9 +88,14 @@ class OpenStackSteps : public ::testing::Test, protected StepFixture {
                         {{"methods", {"password"}},
                          {"password",
                           {{"user", {{"name", "admin"}, {"domain", {{"name", "Default"}}}, {"password", password()}}}}}}},
-                       {"scope", {{"project", {{"name", "admin"}, {"domain", {{"name", "Default"}}}}}}}}}}
+                       {"scope", {{"project", project}}}}}}
                     .dump();
-    auto r = client_.send(*req);
+    return client_.send(*req);
+  }
+  // A token of the test user, straight from Keystone.
+  const std::string& token() {
+    if (!token_.empty()) return token_;
+    auto r = password_login({{"name", "admin"}, {"domain", {{"name", "Default"}}}});
     EXPECT_TRUE(r.ok() && r->status == 201) << (r.ok() ? r->body : r.message());
     if (r.ok()) {
       token_ = r->header("X-Subject-Token");
@@ -137,17 +142,7 @@ class OpenStackSteps : public ::testing::Test, protected StepFixture {
     auto made = keystone("POST", "/limits", limit.dump());
     EXPECT_TRUE(made.ok() && (made->status == 201 || made->status == 409)) << (made.ok() ? made->body : made.message());
     if (made.ok() && made->status == 201) return json::parse(made->body)["limits"][0]["id"];
-    auto req = request_from_url(auth_url() + "/auth/tokens");
-    req->method = "POST";
-    req->headers = {{"Content-Type", "application/json"}};
-    req->body = json{{"auth",
-                      {{"identity",
-                        {{"methods", {"password"}},
-                         {"password",
-                          {{"user", {{"name", "admin"}, {"domain", {{"name", "Default"}}}, {"password", password()}}}}}}},
-                       {"scope", {{"project", {{"id", project_id}}}}}}}}
-                    .dump();
-    auto tok = client_.send(*req);
+    auto tok = password_login({{"id", project_id}});
     EXPECT_TRUE(tok.ok() && tok->status == 201);
     if (!tok.ok()) return "";
     auto list = request_from_url(auth_url() + "/limits?region_id=RegionQuota&resource_name=" + resource);

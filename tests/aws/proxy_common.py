@@ -25,12 +25,12 @@ import threading
 import traceback
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from fake_common import read_body  # noqa: E402  (tests/: after the path is set)
+from fake_common import drop_connection, listen, read_body  # noqa: E402  (tests/: after the path is set)
 
 HOP_BY_HOP = {
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
@@ -374,28 +374,14 @@ class ProxyHandler(BaseHTTPRequestHandler):
 
     def drop(self) -> None:
         """Closes the connection without (further) answer."""
-        self.close_connection = True
-        try:
-            self.wfile.flush()
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        drop_connection(self)
 
     def log_message(self, fmt, *args) -> None:
         sys.stderr.write("%s %s\n" % (self.log_date_time_string(), fmt % args))
 
 
 def serve(host: str, port: int, app) -> None:
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-        allow_reuse_address = True
-        request_queue_size = 128
-
-    try:
-        server = Server((host, port), ProxyHandler)
-    except OSError as e:
-        raise SystemExit(f"cannot listen on {host}:{port}: {e.strerror}")
-    server.app = app
+    server = listen(host, port, ProxyHandler, app=app)
     sys.stderr.write(f"listening on http://{host}:{port}\n")
     sys.stderr.flush()
     server.serve_forever()
