@@ -11,8 +11,8 @@
 // others (exit 3 with a per-region summary); a re-run redoes only what is
 // missing.
 #include <mutex>
-#include <thread>
 
+#include "base/parallel.h"
 #include "clouds/alicloud/alicloud_config.h"
 #include "clouds/alicloud/alicloud_steps.h"
 #include "clouds/operations.h"
@@ -125,14 +125,12 @@ CloudStepResult alicloud_publish(ImageMetadata& meta, const CloudStepOptions& op
     return id;
   };
 
-  std::vector<std::thread> workers;
-  for (size_t i = 0; i < c.regions.size(); ++i)
-    workers.emplace_back([&, i] {
-      auto id = publish_region(i);
-      outcomes[i] = id.ok() ? Outcome{true, c.regions[i] + ": " + *id + (c.is_public ? " (public)" : "")}
-                            : Outcome{false, c.regions[i] + ": failed: " + id.message()};
-    });
-  for (std::thread& t : workers) t.join();
+  // A thread per region: CopyImage is minutes of waiting on ECS.
+  run_parallel(c.regions.size(), c.regions.size(), [&](size_t i) {
+    auto id = publish_region(i);
+    outcomes[i] = id.ok() ? Outcome{true, c.regions[i] + ": " + *id + (c.is_public ? " (public)" : "")}
+                          : Outcome{false, c.regions[i] + ": failed: " + id.message()};
+  });
 
   CloudStepResult r;
   size_t ok = 0;

@@ -12,13 +12,12 @@
 // so a re-run fixes drift and new regions. A region that fails does not
 // stop the others; its AMI id is kept.
 #include <algorithm>
-#include <atomic>
 #include <map>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "base/parallel.h"
 #include "base/time.h"
 #include "clouds/aws/aws_session.h"
 #include "clouds/aws/aws_steps.h"
@@ -221,24 +220,16 @@ CloudStepResult aws_publish(ImageMetadata& meta, const CloudStepOptions& opts) {
     std::optional<Error> error;
   };
   std::vector<Outcome> outcomes(p.regions.size());
-  std::atomic<size_t> next{0};
-  size_t workers = std::min<size_t>(p.regions.size(), 16);
   if (opts.progress) opts.progress->start("publish " + p.name, p.regions.size());
-  std::vector<std::thread> threads;
-  for (size_t w = 0; w < workers; ++w) {
-    threads.emplace_back([&] {
-      for (size_t i; (i = next.fetch_add(1)) < p.regions.size();) {
-        auto ami = publisher.region(p.regions[i], &outcomes[i].detail);
-        if (ami.ok()) {
-          outcomes[i].ami = *ami;
-        } else {
-          outcomes[i].error = ami.error();
-        }
-        advance(opts.progress, 1);
-      }
-    });
-  }
-  for (std::thread& t : threads) t.join();
+  run_parallel(p.regions.size(), 16, [&](size_t i) {
+    auto ami = publisher.region(p.regions[i], &outcomes[i].detail);
+    if (ami.ok()) {
+      outcomes[i].ami = *ami;
+    } else {
+      outcomes[i].error = ami.error();
+    }
+    advance(opts.progress, 1);
+  });
 
   CloudStepResult r;
   size_t failed = 0;

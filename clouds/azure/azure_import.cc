@@ -10,8 +10,8 @@
 // so that a re-run adopts what a killed run started (waiting for it), and
 // rollback deletes only what this image made.
 #include <mutex>
-#include <thread>
 
+#include "base/parallel.h"
 #include "clouds/azure/azure_config.h"
 #include "clouds/azure/azure_gallery.h"
 #include "clouds/azure/azure_session.h"
@@ -143,28 +143,24 @@ CloudStepResult azure_import(ImageMetadata& meta, const CloudStepOptions& opts) 
   // One version per definition, in parallel: each takes minutes on Azure.
   std::mutex mu;
   std::vector<Status> results(c.definitions.size());
-  std::vector<std::thread> workers;
   auto locked_checkpoint = [&]() -> Status {
     std::lock_guard<std::mutex> lock(mu);
     return opts.checkpoint();
   };
-  for (size_t i = 0; i < c.definitions.size(); ++i) {
-    workers.emplace_back([&, i] {
-      const AzureDefinition& d = c.definitions[i];
-      VersionSource src = source;
-      if (c.managed_image) {
-        auto image = ensure_managed_image(arm, c, d, managed_image_name(meta, d), blob_url, meta, mu,
-                                          locked_checkpoint);
-        if (!image.ok()) {
-          results[i] = image.error();
-          return;
-        }
-        src.managed_image_id = *image;
+  run_parallel(c.definitions.size(), c.definitions.size(), [&](size_t i) {
+    const AzureDefinition& d = c.definitions[i];
+    VersionSource src = source;
+    if (c.managed_image) {
+      auto image = ensure_managed_image(arm, c, d, managed_image_name(meta, d), blob_url, meta, mu,
+                                        locked_checkpoint);
+      if (!image.ok()) {
+        results[i] = image.error();
+        return;
       }
-      results[i] = ensure_version(arm, c, d, src, meta, mu, locked_checkpoint);
-    });
-  }
-  for (std::thread& t : workers) t.join();
+      src.managed_image_id = *image;
+    }
+    results[i] = ensure_version(arm, c, d, src, meta, mu, locked_checkpoint);
+  });
   for (const Status& s : results)
     if (!s.ok()) return CloudStepResult::failure(s.error());
 

@@ -114,9 +114,14 @@ Result<OciCredentials> load_oci_credentials(const OciEnv& env) {
   return c;
 }
 
-OciEndpoints oci_endpoints(const std::string& region, const OciEnv& env) {
+std::string oci_region_env_suffix(const std::string& region) {
   std::string suffix;
   for (char ch : region) suffix += ch == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return suffix;
+}
+
+OciEndpoints oci_endpoints(const std::string& region, const OciEnv& env) {
+  const std::string suffix = oci_region_env_suffix(region);
   OciEndpoints e;
   auto pick = [&](const std::string& var, const std::string& service, bool* single) {
     std::string v = env_get(env, var + "_" + suffix);

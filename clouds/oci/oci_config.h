@@ -60,6 +60,8 @@ struct OciEndpoints {
   bool objectstorage_single = false, iaas_single = false;
 };
 OciEndpoints oci_endpoints(const std::string& region, const OciEnv& env);
+// eu-frankfurt-1 -> EU_FRANKFURT_1, as in OCI_IAAS_ENDPOINT_<REGION>.
+std::string oci_region_env_suffix(const std::string& region);
 // An OCI region id: "us-ashburn-1", "eu-frankfurt-1", "us-gov-ashburn-1".
 bool oci_region_id_valid(const std::string& region);
 

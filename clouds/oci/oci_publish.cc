@@ -28,20 +28,19 @@
 //
 // public: true is refused (public images go through the OCI Marketplace
 // partner portal, not an API flag).
-#include <atomic>
-#include <cctype>
 #include <ctime>
 #include <mutex>
 #include <optional>
-#include <thread>
 #include <tuple>
 
+#include "base/env.h"
+#include "base/parallel.h"
+#include "base/time.h"
 #include "clouds/oci/oci_client.h"
 #include "clouds/oci/oci_image.h"
 #include "clouds/oci/oci_steps.h"
 #include "clouds/operations.h"
 #include "clouds/signing/digest.h"
-#include "base/env.h"
 #include "helper/output.h"
 
 namespace ch {
@@ -60,13 +59,6 @@ struct PublishPlan {
   OciObjectRef object;               // the uploaded object (when regions)
   std::string source_type;           // QCOW2 | VMDK
 };
-
-// eu-frankfurt-1 -> EU_FRANKFURT_1, as in OCI_IAAS_ENDPOINT_<REGION>.
-std::string env_suffix(const std::string& region) {
-  std::string v;
-  for (char ch : region) v += ch == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-  return v;
-}
 
 Result<PublishPlan> plan_publish(const ImageMetadata& meta) {
   PublishPlan p;
@@ -90,7 +82,7 @@ Result<PublishPlan> plan_publish(const ImageMetadata& meta) {
   for (const std::string& r : p.regions)
     if (oci_endpoints(r, env).iaas_single)
       return Error{"no Compute endpoint for region " + r + ": OCI_IAAS_ENDPOINT is one endpoint for every region; put "
-                   "{region} in it or set OCI_IAAS_ENDPOINT_" + env_suffix(r)};
+                   "{region} in it or set OCI_IAAS_ENDPOINT_" + oci_region_env_suffix(r)};
   if (p.config.compartment_id.empty()) return Error{"publishing to other regions needs oci.compartment_id"};
   auto url = meta.get_string("upload_url");
   if (!url) return Error{"publishing to other regions imports the uploaded object there: no upload_url (run upload)"};
@@ -103,15 +95,6 @@ Result<PublishPlan> plan_publish(const ImageMetadata& meta) {
 
 std::string token(std::string_view what, const std::string& a, const std::string& b, const std::string& c) {
   return "cloudhelper-" + std::string(what) + "-" + sha256_hex(a + "\n" + b + "\n" + c).substr(0, 40);
-}
-
-std::string rfc3339_in_days(int days) {
-  std::time_t t = std::time(nullptr) + days * 86400;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 std::string where(const OciObjectRef& o) { return "oci://" + o.bucket + "@" + o.namespace_name + "/" + o.object; }
@@ -283,7 +266,7 @@ class Publisher {
       if (resp.status != 404 && (resp.status < 200 || resp.status > 299)) return oci_error(del, resp);
     }
     json body = {{"name", prefix_ + r}, {"objectName", object}, {"accessType", "ObjectRead"},
-                 {"timeExpires", rfc3339_in_days(kParDays)}};
+                 {"timeExpires", format_rfc3339_utc(std::time(nullptr) + int64_t{kParDays} * 86400)}};
     OciCall call{"CreatePreauthenticatedRequest", "POST", object_base() + "/p/", {}, body.dump()};
     CH_ASSIGN(par, c_.call_json(call));
     std::string id = par.value("id", ""), uri = par.value("accessUri", ""), full = par.value("fullPath", "");
@@ -390,17 +373,11 @@ CloudStepResult oci_publish(ImageMetadata& meta, const CloudStepOptions& opts) {
     std::optional<Error> error;
   };
   std::vector<Outcome> outcomes(regions.size());
-  std::atomic<size_t> next{0};
-  std::vector<std::thread> threads;
-  for (size_t w = 0; w < std::min<size_t>(regions.size(), 8); ++w)
-    threads.emplace_back([&] {
-      for (size_t i; (i = next.fetch_add(1)) < regions.size();) {
-        auto id = publisher.region(regions[i], &outcomes[i].detail);
-        if (id.ok()) outcomes[i].id = *id;
-        else outcomes[i].error = id.error();
-      }
-    });
-  for (std::thread& t : threads) t.join();
+  run_parallel(regions.size(), 8, [&](size_t i) {
+    auto id = publisher.region(regions[i], &outcomes[i].detail);
+    if (id.ok()) outcomes[i].id = *id;
+    else outcomes[i].error = id.error();
+  });
 
   size_t failed = 0;
   std::string first;
@@ -435,9 +412,6 @@ CloudStepResult oci_publish(ImageMetadata& meta, const CloudStepOptions& opts) {
   if (deleted) r.lines.push_back("deleted " + std::to_string(deleted) + " pre-authenticated request(s)");
   for (const char* section : {"publish", "publish_work_requests", "publish_schemas"}) op_remove_section(meta, section);
   if (!meta.get_string("published")) meta.set_timestamp("published", utc_now_iso8601());
-  // Saved here too: the CLI writes META only when it differs from what it
-  // loaded, and a re-run's checkpoints may have saved entries removed since.
-  CH_STEP_TRY(opts.checkpoint());
   return r;
 }
 

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -118,16 +117,6 @@ Status MetaRecorder::set_artifact(const std::string& region, const std::string& 
   std::lock_guard<std::mutex> lock(mu_);
   map_set(meta_, "artifacts", region, id);
   return opts_.checkpoint();
-}
-
-void run_parallel(size_t n, size_t max_workers, const std::function<void(size_t)>& fn) {
-  std::atomic<size_t> next{0};
-  std::vector<std::thread> workers;
-  for (size_t w = 0; w < std::min(n, max_workers); ++w)
-    workers.emplace_back([&] {
-      for (size_t i; (i = next.fetch_add(1)) < n;) fn(i);
-    });
-  for (std::thread& t : workers) t.join();
 }
 
 Result<std::string> converge_tags(GlanceClient& g, const json& img, const std::vector<std::string>& wanted) {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "base/parallel.h"
 #include "base/result.h"
 #include "clouds/cloud_step.h"
 #include "clouds/http/http_client.h"
@@ -55,8 +56,6 @@ class MetaRecorder {
   std::mutex mu_;
 };
 
-// Runs FN(0..N-1) on up to MAX_WORKERS threads and waits for all of them.
-void run_parallel(size_t n, size_t max_workers, const std::function<void(size_t)>& fn);
 // Regions are worked on this many at a time: each is an upload stream to
 // its own Glance; more would only split the uplink further.
 constexpr size_t kOpenStackRegionWorkers = 4;
