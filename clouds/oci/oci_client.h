@@ -82,6 +82,8 @@ namespace ch {
 // An Object Storage object: namespace, bucket, name (decoded).
 struct OciObjectRef {
   std::string namespace_name, bucket, object;
+  // oci://BUCKET@NAMESPACE/OBJECT, as lines and the YAML name it.
+  std::string url() const { return "oci://" + bucket + "@" + namespace_name + "/" + object; }
 };
 // The object of an upload_url (ENDPOINT/n/NS/b/BUCKET/o/NAME, NAME encoded).
 Result<OciObjectRef> parse_oci_object_url(const std::string& url);

@@ -58,6 +58,8 @@ struct OciEndpoints {
   std::string iaas;
   // From an override without "{region}" (the same for any region).
   bool objectstorage_single = false, iaas_single = false;
+  // The Core Services (Compute) API base: images, schemas, work requests.
+  std::string core() const { return iaas + "/20160918"; }
 };
 OciEndpoints oci_endpoints(const std::string& region, const OciEnv& env);
 // eu-frankfurt-1 -> EU_FRANKFURT_1, as in OCI_IAAS_ENDPOINT_<REGION>.

@@ -25,7 +25,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::string_view kApi = "/20160918";
 
 struct Plan {
   OciImageConfig config;
@@ -56,7 +55,7 @@ std::string retry_token(const std::string& what, const Plan& p) {
 
 class Importer {
  public:
-  Importer(OciSession& s, const Plan& p) : s_(s), p_(p), iaas_(s.endpoints.iaas + std::string(kApi)) {}
+  Importer(OciSession& s, const Plan& p) : s_(s), p_(p), iaas_(s.endpoints.core()) {}
 
   Result<std::string> find_image() { return oci_find_image(*s_.client, iaas_, p_.config); }
 
@@ -121,7 +120,7 @@ CloudStepResult oci_import(ImageMetadata& meta, const CloudStepOptions& opts) {
   }
   if (opts.dry_run) {
     CloudStepResult r;
-    std::string obj = "oci://" + p.object.bucket + "@" + p.object.namespace_name + "/" + p.object.object;
+    std::string obj = p.object.url();
     r.lines.push_back("would CreateImage " + p.config.name + " in " + p.config.compartment_id + " from " + obj + " (" +
                       p.source_type + ", launch mode " + p.config.launch_mode + ") and wait for its work request");
     r.lines.push_back("would CreateComputeImageCapabilitySchema: firmware " + p.config.firmware + ", secure boot " +

@@ -49,7 +49,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::string_view kApi = "/20160918";
 constexpr int kParDays = 3;
 
 struct PublishPlan {
@@ -97,8 +96,6 @@ std::string token(std::string_view what, const std::string& a, const std::string
   return "cloudhelper-" + std::string(what) + "-" + sha256_hex(a + "\n" + b + "\n" + c).substr(0, 40);
 }
 
-std::string where(const OciObjectRef& o) { return "oci://" + o.bucket + "@" + o.namespace_name + "/" + o.object; }
-
 bool usable(const std::string& state) {
   return state == "AVAILABLE" || state == "IMPORTING" || state == "PROVISIONING";
 }
@@ -127,7 +124,7 @@ class Publisher {
 
   // The image in REGION, made or checked; *DETAIL says which.
   Result<std::string> region(const std::string& r, std::string* detail) {
-    const std::string iaas = oci_endpoints(r, s_.env).iaas + std::string(kApi);
+    const std::string iaas = oci_endpoints(r, s_.env).core();
     std::string id = recorded("publish", r);
     if (id.empty()) id = recorded("artifacts", r);
     std::string wr = recorded("publish_work_requests", r);
@@ -226,12 +223,12 @@ class Publisher {
       if (there) return p_.object.object;
       exported = p_.object.object + ".exported." + (p_.source_type == "QCOW2" ? "qcow2" : "vmdk");
     }
-    const std::string iaas = s_.endpoints.iaas + std::string(kApi);
+    const std::string iaas = s_.endpoints.core();
     std::string wr = recorded_export("work_request");
     if (wr.empty()) {
       CH_ASSIGN(there, object_exists(exported));
       if (there) return exported;
-      log_info(meta_.path() + ": publish: the uploaded object " + where(p_.object) + " is gone; exporting image " +
+      log_info(meta_.path() + ": publish: the uploaded object " + p_.object.url() + " is gone; exporting image " +
                p_.image_id + " to " + exported);
       json body = {{"destinationType", "objectStorageTuple"}, {"namespaceName", p_.object.namespace_name},
                    {"bucketName", p_.object.bucket}, {"objectName", exported}, {"exportFormat", p_.source_type}};
@@ -244,7 +241,7 @@ class Publisher {
     if (!wr.empty()) {
       Status st = oci_wait_work_request(c_, iaas, wr, p_.image_id, p_.config.name);
       if (!st.ok())
-        return Error{"the uploaded object " + where(p_.object) + " is gone and exporting the image failed: " +
+        return Error{"the uploaded object " + p_.object.url() + " is gone and exporting the image failed: " +
                      st.message(), st.error().code, st.error().http_status};
     }
     return exported;
@@ -330,7 +327,7 @@ CloudStepResult dry_run(const ImageMetadata& meta, const PublishPlan& p) {
     new_pars = true;
     r.lines.push_back(region + ": would adopt an image named " + p.config.name + " (ListImages) or "
                       "(ExportImage first if the object is gone) CreatePreauthenticatedRequest (ObjectRead, expires in " + std::to_string(kParDays) +
-                      " days) on " + where(p.object) + " in " + home + " and CreateImage from its URL (" +
+                      " days) on " + p.object.url() + " in " + home + " and CreateImage from its URL (" +
                       p.source_type + ", launch mode " + p.config.launch_mode + "), wait for its work request, then " +
                       after);
   }
@@ -349,8 +346,8 @@ CloudStepResult oci_publish(ImageMetadata& meta, const CloudStepOptions& opts) {
   if (opts.dry_run) return dry_run(meta, p);
 
   CH_STEP_ASSIGN(session, open_oci_session(p.home));
-  CH_STEP_ASSIGN(image, session->client->call_json({"GetImage", "GET", session->endpoints.iaas + std::string(kApi) +
-                                                                            "/images/" + oci_segment(p.image_id)}));
+  CH_STEP_ASSIGN(image, session->client->call_json(
+                            {"GetImage", "GET", session->endpoints.core() + "/images/" + oci_segment(p.image_id)}));
   std::string state = image.value("lifecycleState", "");
   if (state != "AVAILABLE")
     return CloudStepResult::failure(Error{"image " + p.image_id + " is " + state + ", not AVAILABLE"});

@@ -53,7 +53,7 @@ CloudStepResult oci_rollback(ImageMetadata& meta, const CloudStepOptions& opts) 
   std::optional<OciObjectRef> object = upload_object(meta);
   std::string upload_id = op_get(meta, "upload", "upload_id").value_or("");
   bool object_done = meta.get_string("uploaded") || op_get(meta, "upload", "state") == "complete";
-  std::string where = object ? "oci://" + object->bucket + "@" + object->namespace_name + "/" + object->object : "";
+  std::string where = object ? object->url() : "";
   std::string home = op_get(meta, "import", "region").value_or(meta.get_string("import_region").value_or(""));
   auto config = read_oci_config(meta);
   if (home.empty() && config.ok()) home = config->home_region;
@@ -75,7 +75,7 @@ CloudStepResult oci_rollback(ImageMetadata& meta, const CloudStepOptions& opts) 
     if (object && (!pars.empty() || !copies.empty()))
       r.lines.push_back("would DeletePreauthenticatedRequest for this image's requests on " + where);
     if (object && !exported.empty())
-      r.lines.push_back("would DeleteObject oci://" + object->bucket + "@" + object->namespace_name + "/" + exported);
+      r.lines.push_back("would DeleteObject " + OciObjectRef{object->namespace_name, object->bucket, exported}.url());
     if (!schema_id.empty()) r.lines.push_back("would DeleteComputeImageCapabilitySchema " + schema_id);
     if (!image_id.empty()) r.lines.push_back("would DeleteImage " + image_id);
     if (object && !upload_id.empty()) r.lines.push_back("would AbortMultipartUpload " + upload_id + " of " + where);
@@ -86,7 +86,7 @@ CloudStepResult oci_rollback(ImageMetadata& meta, const CloudStepOptions& opts) 
   CloudStepResult r;
   if (!schema_id.empty() || !image_id.empty() || object || !copies.empty()) {
     CH_STEP_ASSIGN(s, open_oci_session(home));
-    std::string iaas = s->endpoints.iaas + "/20160918";
+    std::string iaas = s->endpoints.core();
     // An image whose CreateImage answer was lost (then the run killed or
     // failed) is in no record: found by its display name, as publish adopts it.
     if (config.ok() && !config->compartment_id.empty())
@@ -95,11 +95,11 @@ CloudStepResult oci_rollback(ImageMetadata& meta, const CloudStepOptions& opts) 
         bool seen = region == home || e.iaas_single || !oci_region_id_valid(region);
         for (const auto& c : copies) seen |= c.first == region;
         if (seen) continue;
-        CH_STEP_ASSIGN(found, oci_find_image(*s->client, e.iaas + "/20160918", *config));
+        CH_STEP_ASSIGN(found, oci_find_image(*s->client, e.core(), *config));
         if (!found.empty()) copies.emplace_back(region, found);
       }
     for (const auto& [region, id] : copies) {
-      std::string other = oci_endpoints(region, s->env).iaas + "/20160918";
+      std::string other = oci_endpoints(region, s->env).core();
       std::vector<QueryParam> q = {{"imageId", id}};
       if (config.ok() && !config->compartment_id.empty()) q.push_back({"compartmentId", config->compartment_id});
       CH_STEP_ASSIGN(schemas, s->client->call_json({"ListComputeImageCapabilitySchemas", "GET",
@@ -124,7 +124,7 @@ CloudStepResult oci_rollback(ImageMetadata& meta, const CloudStepOptions& opts) 
     if (object && !exported.empty()) {
       CH_STEP_TRY(del(*s, "DeleteObject", s->endpoints.objectstorage + "/n/" + oci_segment(object->namespace_name) +
                                               "/b/" + oci_segment(object->bucket) + "/o/" + oci_segment(exported)));
-      r.lines.push_back("deleted the exported copy oci://" + object->bucket + "@" + object->namespace_name + "/" + exported);
+      r.lines.push_back("deleted the exported copy " + OciObjectRef{object->namespace_name, object->bucket, exported}.url());
     }
     for (const char* section : {"publish", "publish_schemas", "publish_work_requests", "publish_pars", "publish_export"})
       op_remove_section(meta, section);

@@ -290,8 +290,8 @@ CloudStepResult oci_store(ImageMetadata& meta, const CloudStepOptions& opts) {
   if (opts.validate_only) return {};
   const Plan& p = *plan;
   if (auto done = upload_already_done(meta, opts, "?")) return *done;
-  std::string where = "oci://" + p.url.bucket + "@" + (p.url.namespace_name.empty() ? "<namespace>" : p.url.namespace_name) +
-                      "/" + p.object;
+  std::string where =
+      OciObjectRef{p.url.namespace_name.empty() ? "<namespace>" : p.url.namespace_name, p.url.bucket, p.object}.url();
   if (opts.dry_run) {
     CloudStepResult r;
     if (p.url.namespace_name.empty()) r.lines.push_back("would GET /n/ (the tenancy's Object Storage namespace)");
@@ -304,7 +304,7 @@ CloudStepResult oci_store(ImageMetadata& meta, const CloudStepOptions& opts) {
 
   CH_STEP_ASSIGN(session, open_oci_session(p.config.home_region));
   CH_STEP_ASSIGN(ns, object_namespace(*session, p.url));
-  std::string oci_url = "oci://" + p.url.bucket + "@" + ns + "/" + p.object;
+  std::string oci_url = OciObjectRef{ns, p.url.bucket, p.object}.url();
   std::string base = session->endpoints.objectstorage + "/n/" + oci_segment(ns) + "/b/" + oci_segment(p.url.bucket);
   bool ours = op_get(meta, "upload", "url") == oci_url;
   Uploader up(*session, p, base, ours ? op_get(meta, "upload", "upload_id").value_or("") : "", opts);
